@@ -1,0 +1,1 @@
+"""Data: synthetic memory tasks, time-series windows, text vocabularies, readers and batching."""

@@ -1,0 +1,298 @@
+"""Recurrent: a cell unrolled over time — stacked, bidirectional, with lengths, an initial state and ``step()``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .cells import Cell, CellInit, Params, State, cell_class
+from .checks import check_input, check_lengths, check_state
+from .fused import fused_forward
+
+Impl = Literal["auto", "reference", "fused"]
+_TORCH_MODES = {nn.LSTM: "lstm", nn.GRU: "gru"}
+
+
+def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence of ``x (B, T, ...)`` within its own length; padded positions stay where they are."""
+    if lengths is None:
+        return x.flip(1)
+    B, T = x.shape[:2]
+    t = torch.arange(T, device=x.device).expand(B, T)
+    n = lengths.to(x.device)[:, None]
+    idx = torch.where(t < n, n - 1 - t, t)  # (B, T)
+    return x.gather(1, idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+def unroll(cell: Cell, p: Params, u: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+    """The reference path: loop ``cell.recur`` over projected inputs ``u (B, T, G*H)``.
+
+    Past each sequence's end the state is held and the output is zero. Returns ``(y (B, T, H), state)``.
+    """
+    T = u.shape[1]
+    valid = None
+    if lengths is not None:
+        valid = (torch.arange(T, device=u.device)[:, None] < lengths.to(u.device)[None, :]).unsqueeze(-1)  # (T, B, 1)
+    outs = []
+    for t in range(T):
+        y, new = cell.recur(u[:, t], state, p)
+        if valid is not None:
+            m = valid[t]
+            state = tuple(torch.where(m, n, s) for n, s in zip(new, state))
+            y = y * m
+        else:
+            state = new
+        outs.append(y)
+    return torch.stack(outs, 1), state
+
+
+class Recurrent(nn.Module):
+    """A cell unrolled over time: ``forward(x (B, T, F), state, lengths) -> (output (B, T, D*H), state)``.
+
+    Args:
+        cell: a registry name (``"lstm"``, ``"gru"``, ``"rnn_tanh"``, ``"rnn_relu"``, ``"layernorm_lstm"``,
+            ``"mingru"``, ``"minlstm"``), a :class:`Cell` subclass, or a :class:`Cell` instance (which becomes the
+            first layer's forward cell; the layer takes over its parameters).
+        input_size: ``F``, features per timestep.
+        hidden_size: ``H``.
+        num_layers: ``L`` stacked layers; layer ``k > 0`` reads the ``D*H`` outputs of layer ``k - 1``.
+        bidirectional: ``D = 2``: a second stack reads each sequence backwards (within its length).
+        dropout: dropout on the outputs of every layer but the last, in training mode (as torch.nn).
+        impl: ``"auto"`` runs standard RNN/LSTM/GRU on torch's fused kernels and other cells on their fastest own
+            path (parallel scan, TorchScript kernel); ``"reference"`` unrolls every cell step by step in Python
+            (the readable oracle); ``"fused"`` demands the torch kernel.
+        bias, init, cell_options: passed to each cell (``cell_options`` e.g. ``{"eps": 1e-5}``).
+        check_finite: also reject inputs and states holding NaN or inf (one extra reduction per call).
+
+    State is a tuple (LSTM ``(h, c)``, others ``(h,)``) of ``(L*D, B, H)`` tensors, ordered layer-major then
+    direction as in torch.nn. Parameters are named as torch.nn's (``weight_ih_l0_reverse``) so state_dicts
+    interchange with ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` and between ``impl`` choices.
+    """
+
+    def __init__(
+        self,
+        cell: str | type[Cell] | Cell,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        impl: Impl = "auto",
+        *,
+        bias: bool = True,
+        init: CellInit | None = None,
+        cell_options: Mapping[str, Any] | None = None,
+        check_finite: bool = False,
+    ) -> None:
+        super().__init__()
+        name = f"Recurrent(input_size={input_size})"
+        if num_layers < 1:
+            raise ValueError(f"{name}: num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
+        if impl not in ("auto", "reference", "fused"):
+            raise ValueError(f"{name}: impl must be 'auto', 'reference' or 'fused', got {impl!r}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bidirectional, self.dropout, self.impl = bidirectional, float(dropout), impl
+        self.num_directions = 2 if bidirectional else 1
+        self.check_finite = check_finite
+        self._cells: list[Cell] = []
+        self._names: list[dict[str, str]] = []  # per (layer, direction): cell's param name -> layer's param name
+        for k in range(num_layers):
+            in_k = input_size if k == 0 else self.num_directions * hidden_size
+            for d in range(self.num_directions):
+                c = self._make_cell(cell, in_k, hidden_size, bias, init, cell_options, first=(k == 0 and d == 0))
+                self._adopt(c, f"_l{k}" + ("_reverse" if d else ""))
+        first = self._cells[0]
+        self.cell_kind, self.num_states, self.bias = first.kind, first.num_states, first.bias
+        fusable = impl != "reference" and first.fused_mode is not None
+        if impl == "fused" and not fusable:
+            raise ValueError(f"{name}: impl='fused' needs rnn/lstm/gru; {type(first).__name__} has no torch kernel")
+        self.fused_mode: str | None = first.fused_mode if fusable else None
+        self._flat_names = [n for names in self._names for n in names.values()]
+
+    # ---- construction ------------------------------------------------------------------------------------
+    @staticmethod
+    def _make_cell(
+        cell: str | type[Cell] | Cell, input_size: int, hidden_size: int, bias: bool, init: CellInit | None,
+        options: Mapping[str, Any] | None, first: bool,
+    ) -> Cell:
+        if isinstance(cell, Cell):
+            if cell.hidden_size != hidden_size or (first and cell.input_size != input_size):
+                raise ValueError(
+                    f"Recurrent: the given {type(cell).__name__}(input_size={cell.input_size}, "
+                    f"hidden_size={cell.hidden_size}) does not match input_size={input_size}, hidden_size={hidden_size}"
+                )
+            return cell if first else cell.spawn(input_size)
+        cls = cell_class(cell) if isinstance(cell, str) else cell
+        if not (isinstance(cls, type) and issubclass(cls, Cell)):
+            raise ValueError(f"Recurrent: cell must be a name, a Cell subclass or a Cell, got {cell!r}")
+        return cls(input_size, hidden_size, bias=bias, init=init, **dict(options or {}))
+
+    def _adopt(self, cell: Cell, suffix: str) -> None:
+        """Take over the cell's parameters under torch.nn's layer names; the cell keeps only its equations."""
+        names = {}
+        for pname, param in list(cell.named_parameters(recurse=False)):
+            self.register_parameter(pname + suffix, param)
+            names[pname] = pname + suffix
+            delattr(cell, pname)
+        self._cells.append(cell)
+        self._names.append(names)
+
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase) -> Recurrent:
+        """A Recurrent with the weights of a ``torch.nn.RNN/LSTM/GRU`` (the result is batch-first regardless)."""
+        if isinstance(module, nn.LSTM) and module.proj_size:
+            raise ValueError("Recurrent.from_torch: LSTM with proj_size > 0 is not supported")
+        if isinstance(module, nn.RNN):
+            kind = "rnn_" + module.nonlinearity
+        elif type(module) in _TORCH_MODES:
+            kind = _TORCH_MODES[type(module)]
+        else:
+            raise ValueError(f"Recurrent.from_torch: expected torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
+        layer = cls(kind, module.input_size, module.hidden_size, module.num_layers, module.bidirectional,
+                    module.dropout, bias=module.bias)
+        p = next(module.parameters())
+        layer.to(device=p.device, dtype=p.dtype).load_state_dict(module.state_dict())
+        return layer
+
+    def to_torch(self) -> nn.RNNBase:
+        """The equivalent batch-first ``torch.nn.RNN/LSTM/GRU`` with a copy of these weights."""
+        mode = self._cells[0].fused_mode
+        if mode is None:
+            raise ValueError(f"Recurrent.to_torch: {type(self._cells[0]).__name__} has no torch.nn equivalent")
+        kwargs: dict[str, Any] = dict(
+            num_layers=self.num_layers, bias=self.bias, batch_first=True, dropout=self.dropout,
+            bidirectional=self.bidirectional,
+        )
+        if mode == "lstm":
+            module: nn.RNNBase = nn.LSTM(self.input_size, self.hidden_size, **kwargs)
+        elif mode == "gru":
+            module = nn.GRU(self.input_size, self.hidden_size, **kwargs)
+        else:
+            module = nn.RNN(self.input_size, self.hidden_size, nonlinearity=mode[4:], **kwargs)
+        p = self._param(0, "weight_ih")
+        module.to(device=p.device, dtype=p.dtype).load_state_dict(self.state_dict())
+        return module
+
+    # ---- introspection -----------------------------------------------------------------------------------
+    @property
+    def output_size(self) -> int:
+        """Features per timestep of the output: ``D * H``."""
+        return self.num_directions * self.hidden_size
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        """The cells, one per (layer, direction) in state order; they hold no parameters of their own."""
+        return tuple(self._cells)
+
+    def cell_params(self, index: int) -> dict[str, Tensor]:
+        """The parameters of cell ``index`` under the cell's own names (``weight_ih`` ...)."""
+        return {short: getattr(self, long) for short, long in self._names[index].items()}
+
+    def _param(self, index: int, short: str) -> Tensor:
+        return getattr(self, self._names[index][short])
+
+    def initial_state(self, batch_size: int, *, like: Tensor | None = None) -> State:
+        """The zero state: a tuple of ``(L*D, B, H)`` tensors on the parameters' (or ``like``'s) device and dtype."""
+        ref = self._param(0, "weight_ih") if like is None else like
+        z = ref.new_zeros(self.num_layers * self.num_directions, batch_size, self.hidden_size)
+        return tuple(z.clone() if k else z for k in range(self.num_states))
+
+    def extra_repr(self) -> str:
+        s = f"{self.cell_kind}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        return s + f", impl={self.impl!r}" + (f" (fused {self.fused_mode})" if self.fused_mode else "")
+
+    # ---- running -----------------------------------------------------------------------------------------
+    def forward(
+        self, x: Tensor, state: State | Tensor | None = None, lengths: Tensor | Sequence[int] | None = None
+    ) -> tuple[Tensor, State]:
+        """Unroll over ``x (B, T, F)``.
+
+        Args:
+            x: batch-first input.
+            state: initial state, tuple of ``(L*D, B, H)`` (a bare tensor is accepted for ``(h,)`` cells);
+                zeros when omitted.
+            lengths: ``(B,)`` valid steps of each right-padded sequence, each in ``0..T``.
+
+        Returns:
+            ``output (B, T, D*H)`` (zero past each length) and the state after each sequence's last valid step.
+        """
+        weight = self._param(0, "weight_ih")
+        check_input(self, x, weight, time_axis=True)
+        B, T = x.shape[0], x.shape[1]
+        lengths = check_lengths(self, lengths, B, T)
+        state = self.initial_state(B, like=x) if state is None else check_state(self, state, B, x)
+        if self.fused_mode is not None:
+            return self._fused(x, state, lengths)
+        return self._reference(x, state, lengths)
+
+    def _fused(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        if lengths is not None and int(lengths.min()) == 0:
+            # torch cannot pack empty sequences: give them one step, then zero it and hand back their state.
+            empty = (lengths == 0).to(x.device)
+            out, new = self._run_fused(x, state, lengths.clamp(min=1))
+            out = out.masked_fill(empty[:, None, None], 0.0)
+            return out, tuple(torch.where(empty[None, :, None], s0, s1) for s0, s1 in zip(state, new))
+        return self._run_fused(x, state, lengths)
+
+    def _run_fused(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        assert self.fused_mode is not None
+        return fused_forward(
+            self.fused_mode, x, state, [getattr(self, n) for n in self._flat_names], bias=self.bias,
+            num_layers=self.num_layers, dropout=self.dropout, training=self.training,
+            bidirectional=self.bidirectional, lengths=lengths,
+        )
+
+    def _reference(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        D = self.num_directions
+        finals: list[list[Tensor]] = [[] for _ in range(self.num_states)]
+        layer_in = x
+        for k in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                idx = k * D + d
+                cell, p = self._cells[idx], self.cell_params(idx)
+                inp = reverse_padded(layer_in, lengths) if d else layer_in
+                u = cell.project(inp, p)  # (B, T, G*H): the input half for all timesteps in one product
+                s0 = tuple(s[idx] for s in state)
+                res = cell.scan(u, s0, p, lengths) if self.impl != "reference" else None
+                out, s = res if res is not None else unroll(cell, p, u, s0, lengths)
+                outs.append(reverse_padded(out, lengths) if d else out)
+                for j in range(self.num_states):
+                    finals[j].append(s[j])
+            layer_in = torch.cat(outs, -1) if D == 2 else outs[0]
+            if self.dropout and self.training and k < self.num_layers - 1:
+                layer_in = F.dropout(layer_in, self.dropout, True)
+        return layer_in, tuple(torch.stack(f, 0) for f in finals)
+
+    def step(self, x: Tensor, state: State | Tensor | None = None) -> tuple[Tensor, State]:
+        """Advance the whole stack by one timestep: ``x (B, F)`` -> ``(y (B, H), state)``.
+
+        Equal to ``forward`` on the sequence so far at every ``t`` (streaming, generation, serving). O(1) per step
+        for every cell, minGRU/minLSTM included.
+        """
+        if self.bidirectional:
+            raise ValueError(
+                "Recurrent.step: a bidirectional layer cannot stream (its backward direction starts at the end of "
+                "the sequence); call forward() on the whole sequence, or build it with bidirectional=False"
+            )
+        weight = self._param(0, "weight_ih")
+        check_input(self, x, weight, time_axis=False)
+        state = self.initial_state(x.shape[0], like=x) if state is None else check_state(self, state, x.shape[0], x)
+        new: list[State] = []
+        y = x
+        for k in range(self.num_layers):
+            y, s = self._cells[k].step(y, tuple(s[k] for s in state), self.cell_params(k))
+            new.append(s)
+            if self.dropout and self.training and k < self.num_layers - 1:
+                y = F.dropout(y, self.dropout, True)
+        return y, tuple(torch.stack([s[j] for s in new], 0) for j in range(self.num_states))
