@@ -21,16 +21,16 @@ def test_kernel_gradcheck_float64(with_lengths, bias):
             p.add_(0.3 * torch.randn_like(p))  # move gains/biases off their 1/0 start
     names = list(cell.params())
     lengths = torch.tensor([6, 2, 0]) if with_lengths else None
-    u = torch.randn(B, T, 4 * H, dtype=torch.double, requires_grad=True)
+    x = torch.randn(B, T, I, dtype=torch.double, requires_grad=True)
     h0 = torch.randn(B, H, dtype=torch.double, requires_grad=True)
     c0 = torch.randn(B, H, dtype=torch.double, requires_grad=True)
     params = [p.detach().clone().requires_grad_() for p in cell.params().values()]
 
-    def run(u, h0, c0, *ps):
-        out, (h, c) = lnlstm_sequence(u, (h0, c0), dict(zip(names, ps)), lengths, cell.eps)
+    def run(x, h0, c0, *ps):
+        out, (h, c) = lnlstm_sequence(x, (h0, c0), dict(zip(names, ps)), lengths, cell.eps)
         return out, h, c
 
-    assert torch.autograd.gradcheck(run, (u, h0, c0, *params))
+    assert torch.autograd.gradcheck(run, (x, h0, c0, *params))
 
 
 def test_kernel_float32_is_as_accurate_as_the_reference_unroll():

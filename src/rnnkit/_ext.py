@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 _CSRC = Path(__file__).resolve().parent / "csrc"
-_SOURCES = ("bindings.cpp", "lnlstm.cpp", "scan.cpp")  # headers: fastmath.h, kernels.h, step_linear.h
+_SOURCES = ("bindings.cpp", "lnlstm.cpp", "scan.cpp")  # headers: fastmath, kernels, step_linear, workspace
 
 
 def _cpu_fingerprint() -> str:

@@ -262,10 +262,11 @@ class Recurrent(nn.Module):
                 idx = k * D + d
                 cell, p = self._cells[idx], self.cell_params(idx)
                 inp = reverse_padded(layer_in, lengths) if d else layer_in
-                u = cell.project(inp, p)  # (B, T, G*H): the input half for all timesteps in one product
                 s0 = tuple(s[idx] for s in state)
-                res = cell.scan(u, s0, p, lengths) if self.impl != "reference" else None
-                out, s = res if res is not None else unroll(cell, p, u, s0, lengths)
+                res = cell.scan(inp, s0, p, lengths) if self.impl != "reference" else None
+                if res is None:  # the input half for all timesteps in one product, then the loop
+                    res = unroll(cell, p, cell.project(inp, p), s0, lengths)
+                out, s = res
                 outs.append(reverse_padded(out, lengths) if d else out)
                 for j in range(self.num_states):
                     finals[j].append(s[j])

@@ -106,8 +106,8 @@ class Cell(nn.Module):
         """Recurrent half of the step: ``u (B, G*H)``, state tuple of ``(B, H)`` -> ``(y (B, H), state)``."""
         raise NotImplementedError
 
-    def scan(self, u: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State] | None:
-        """Optional fast whole-sequence path over projected inputs ``u (B, T, G*H)``; ``None`` means "loop"."""
+    def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State] | None:
+        """Optional fast whole-sequence path over raw inputs ``x (B, T, F)``; ``None`` means "unroll recur()"."""
         return None
 
     # ---- shared behaviour ------------------------------------------------------------------------------------

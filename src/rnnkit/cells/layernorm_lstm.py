@@ -26,7 +26,7 @@ class LayerNormLSTMCell(Cell):
     Parameters: ``weight_ih (4H, F)``, ``weight_hh (4H, H)``, ``bias_ih (4H)``, ``ln_ih_weight (4H)``,
     ``ln_hh_weight (4H)``, ``ln_c_weight (H)``, ``ln_c_bias (H)``. State ``(h, c)``, each ``(B, H)``.
     No torch kernel computes this cell; a layer runs it through :func:`rnnkit.cells.lnlstm_kernel.lnlstm_sequence`,
-    a whole-sequence forward and hand-written backward in TorchScript.
+    a whole-sequence C++ forward and hand-written backward.
     """
 
     kind: ClassVar[str] = "layernorm_lstm"
@@ -76,7 +76,7 @@ class LayerNormLSTMCell(Cell):
         h = torch.sigmoid(o) * torch.tanh(F.layer_norm(c, (H,), p["ln_c_weight"], p.get("ln_c_bias"), self.eps))
         return h, (h, c)
 
-    def scan(self, u: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State] | None:
+    def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State] | None:
         from .lnlstm_kernel import lnlstm_sequence
 
-        return lnlstm_sequence(u, state, p, lengths, self.eps)
+        return lnlstm_sequence(x, state, p, lengths, self.eps)

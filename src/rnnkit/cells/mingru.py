@@ -68,8 +68,8 @@ class MinGRUCell(Cell):
         h = (1 - z) * state[0] + z * g(k_h)
         return h, (h,)
 
-    def scan(self, u: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State]:
-        k_z, k_h = u.chunk(2, -1)  # (B, T, H) each
+    def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State]:
+        k_z, k_h = self.project(x, p).chunk(2, -1)  # (B, T, H) each
         log_a, log_b, valid = _masked(-F.softplus(k_z), -F.softplus(-k_z) + log_g(k_h), lengths)
         return _finish(linear_recurrence(log_a, log_b, state[0]), state[0], valid)
 
@@ -107,8 +107,8 @@ class MinLSTMCell(Cell):
         h = torch.sigmoid(-diff) * state[0] + torch.sigmoid(diff) * g(k_h)
         return h, (h,)
 
-    def scan(self, u: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State]:
-        k_f, k_i, k_h = u.chunk(3, -1)
+    def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State]:
+        k_f, k_i, k_h = self.project(x, p).chunk(3, -1)
         diff = self._diff(k_f, k_i)
         log_a, log_b, valid = _masked(-F.softplus(diff), -F.softplus(-diff) + log_g(k_h), lengths)
         return _finish(linear_recurrence(log_a, log_b, state[0]), state[0], valid)

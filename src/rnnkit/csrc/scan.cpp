@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include "kernels.h"
+#include "workspace.h"
 
 namespace rnnkit {
 namespace {
@@ -52,7 +53,7 @@ void scan_backward(const S* grad, const S* a, const S* h, const S* h0, S* da, S*
 
 at::Tensor linear_scan_forward(const at::Tensor& a_in, const at::Tensor& b_in, const at::Tensor& h0_in) {
   auto a = a_in.contiguous(), b = b_in.contiguous(), h0 = h0_in.contiguous();
-  auto h = at::empty_like(a);
+  auto h = pooled_empty(a.sizes(), a.options());
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "linear_scan_forward", [&] {
     scan_forward<scalar_t>(a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(), h0.data_ptr<scalar_t>(),
                            h.data_ptr<scalar_t>(), a.size(0), a.size(1), a.size(2));
@@ -64,7 +65,8 @@ at::Tensor linear_scan_forward(const at::Tensor& a_in, const at::Tensor& b_in, c
 std::vector<at::Tensor> linear_scan_backward(const at::Tensor& grad_in, const at::Tensor& a_in,
                                              const at::Tensor& h_in, const at::Tensor& h0_in) {
   auto grad = grad_in.contiguous(), a = a_in.contiguous(), h = h_in.contiguous(), h0 = h0_in.contiguous();
-  auto da = at::empty_like(a), db = at::empty_like(a), dh0 = at::empty_like(h0);
+  auto da = pooled_empty(a.sizes(), a.options()), db = pooled_empty(a.sizes(), a.options());
+  auto dh0 = at::empty_like(h0);
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "linear_scan_backward", [&] {
     scan_backward<scalar_t>(grad.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(),
                             h0.data_ptr<scalar_t>(), da.data_ptr<scalar_t>(), db.data_ptr<scalar_t>(),

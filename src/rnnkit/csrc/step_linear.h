@@ -1,11 +1,14 @@
-// Matrix products for the recurrent kernels, through oneDNN where it is faster.
-// On the CPUs we measured (AMD EPYC), at::mm (MKL sgemm) runs these shapes at a third to a half of oneDNN's speed:
-// StepLinear packs the recurrent weight once per sequence and reuses it every timestep (2-4x faster than at::mm
-// from B*in*out of about a million up; below that the call overhead wins and at::mm is used), and matmul_tn does
-// the all-timesteps weight gradient. float64, or a torch without oneDNN, always uses at::mm.
+// Matrix products for the recurrent kernels, through whatever is fastest for the shape.
+// On the CPUs we measured (AMD EPYC), at::mm (MKL sgemm) runs these shapes at a third to a half of oneDNN's speed,
+// and for small ones (B*in*out under a million) both spend more time in call overhead than in arithmetic.
+// StepLinear therefore packs the recurrent weight once per sequence for oneDNN on large shapes, and on small ones
+// runs a register-blocked loop of its own on whatever block of rows a thread is already working on (rows()).
+// matmul_tn does the all-timesteps weight gradient. float64, or a torch without oneDNN, uses at::mm.
 #pragma once
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
 
 namespace rnnkit {
 
@@ -23,7 +26,7 @@ inline at::Tensor onednn_linear(const c10::OperatorHandle& op, const at::Tensor&
 
 // a^T @ b for a (N, M), b (N, K): the weight gradient summed over all N = T*B rows.
 inline at::Tensor matmul_tn(const at::Tensor& a, const at::Tensor& b) {
-  if (a.scalar_type() == at::kFloat && a.size(0) * a.size(1) * b.size(1) >= (1 << 20)) {
+  if (a.scalar_type() == at::kFloat && a.size(0) * a.size(1) * b.size(1) >= (int64_t(1) << 27)) {
     if (auto op = onednn_op("mkldnn::_linear_pointwise")) {
       try {
         return onednn_linear(*op, a.t().contiguous(), b.t().contiguous());
@@ -34,11 +37,45 @@ inline at::Tensor matmul_tn(const at::Tensor& a, const at::Tensor& b) {
   return at::mm(a.t(), b);
 }
 
+// out (B, N) = x (B, K) @ wt (K, N), four rows at a time so each row of wt is loaded once per block of rows.
+inline void small_gemm(const float* x, const float* wt, float* out, int64_t B, int64_t K, int64_t N) {
+  int64_t b0 = 0;
+  for (; b0 + 4 <= B; b0 += 4) {
+    float* __restrict__ o0 = out + b0 * N;
+    float* __restrict__ o1 = o0 + N;
+    float* __restrict__ o2 = o1 + N;
+    float* __restrict__ o3 = o2 + N;
+    std::fill(o0, o0 + 4 * N, 0.0f);
+    for (int64_t k = 0; k < K; ++k) {
+      const float* w = wt + k * N;
+      const float x0 = x[b0 * K + k], x1 = x[(b0 + 1) * K + k], x2 = x[(b0 + 2) * K + k], x3 = x[(b0 + 3) * K + k];
+#pragma omp simd
+      for (int64_t n = 0; n < N; ++n) {
+        o0[n] += x0 * w[n];
+        o1[n] += x1 * w[n];
+        o2[n] += x2 * w[n];
+        o3[n] += x3 * w[n];
+      }
+    }
+  }
+  for (; b0 < B; ++b0) {
+    float* __restrict__ o = out + b0 * N;
+    std::fill(o, o + N, 0.0f);
+    for (int64_t k = 0; k < K; ++k) {
+      const float xv = x[b0 * K + k];
+      const float* w = wt + k * N;
+#pragma omp simd
+      for (int64_t n = 0; n < N; ++n) o[n] += xv * w[n];
+    }
+  }
+}
+
 class StepLinear {
  public:
   // w: (out, in); batch: rows of every x it will see.
-  StepLinear(const at::Tensor& w, int64_t batch) {
-    if (w.scalar_type() == at::kFloat && batch * w.size(0) * w.size(1) >= (1 << 20)) {
+  StepLinear(const at::Tensor& w, int64_t batch) : in_(w.size(1)), out_(w.size(0)) {
+    const bool big = batch * w.size(0) * w.size(1) >= (1 << 20);
+    if (w.scalar_type() == at::kFloat && big) {
       auto reorder = onednn_op("mkldnn::_reorder_linear_weight");
       auto linear = onednn_op("mkldnn::_linear_pointwise");
       if (reorder && linear) {
@@ -53,14 +90,25 @@ class StepLinear {
       }
     }
     wt_ = w.t().contiguous();
+    per_rows_ = w.scalar_type() == at::kFloat && !big;
   }
 
+  // True: callers compute their own row blocks with rows() (inside their parallel loop); false: call operator().
+  bool per_rows() const { return per_rows_; }
+  int64_t out_features() const { return out_; }
+
+  // out (n, out) = x (n, in) @ w^T for a block of n contiguous rows (small float shapes only).
+  void rows(const float* x, int64_t n, float* out) const { small_gemm(x, wt_.data_ptr<float>(), out, n, in_, out_); }
+
+  // The whole batch: x (B, in) -> (B, out).
   at::Tensor operator()(const at::Tensor& x) const {
     return packed_.defined() ? onednn_linear(*linear_, x, packed_) : at::mm(x, wt_);
   }
 
  private:
+  int64_t in_, out_;
   at::Tensor packed_, wt_;
+  bool per_rows_ = false;
   std::optional<c10::OperatorHandle> linear_;
 };
 
