@@ -222,3 +222,22 @@ def test_zero_length_sequences_keep_their_state():
         assert torch.all(all_empty == 0)
         for s, s0 in zip(kept, state):
             torch.testing.assert_close(s, s0)
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+@pytest.mark.parametrize("scan", ["log", "sequential"])
+def test_each_min_rnn_scan_equals_the_step_loop_with_lengths(kind, scan):
+    from rnnkit import _ext
+
+    if scan == "sequential" and _ext.load() is None:
+        pytest.skip("C++ kernels not built")
+    layer = Recurrent(kind, I, H, 2, cell_options={"scan": scan})
+    loop = Recurrent(kind, I, H, 2, impl="reference")
+    loop.load_state_dict(layer.state_dict())
+    x, lengths = torch.randn(B, T, I), torch.tensor([7, 3, 0, 5])
+    state0 = (0.5 * torch.randn(2, B, H),)
+    (out, (h,)), (ref, (h_ref,)) = layer(x, state0, lengths), loop(x, state0, lengths)
+    torch.testing.assert_close(out, ref, **TOL)
+    torch.testing.assert_close(h, h_ref, **TOL)
+    with pytest.raises(ValueError, match="scan must be one of"):
+        Recurrent(kind, I, H, cell_options={"scan": "fast"})

@@ -7,14 +7,16 @@ streaming is an O(1) update per step. All paths give the same outputs.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 from ..scan import LOG_ZERO, linear_recurrence
-from .base import Cell, Params, State
+from .base import Cell, CellInit, Params, State
+
+SCANS = ("auto", "log", "sequential")
 
 
 def g(x: Tensor) -> Tensor:
@@ -36,6 +38,28 @@ def _masked(log_a: Tensor, log_b: Tensor, lengths: Tensor | None) -> tuple[Tenso
     return log_a.masked_fill(~valid, 0.0), log_b.masked_fill(~valid, LOG_ZERO), valid
 
 
+class _ScanCell(Cell):
+    """Shared options of minGRU and minLSTM: which solver runs the whole-sequence recurrence.
+
+    ``scan="auto"`` uses the C++ sequential walk on a CPU when it is built and the parallel log-space scan
+    otherwise; ``"log"`` forces the parallel scan (what an accelerator wants), ``"sequential"`` the C++ walk.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, init: CellInit | None = None,
+                 scan: str = "auto") -> None:
+        if scan not in SCANS:
+            raise ValueError(f"{type(self).__name__}: scan must be one of {SCANS}, got {scan!r}")
+        self.scan_impl = scan
+        super().__init__(input_size, hidden_size, bias, init)
+
+    def extra_options(self) -> dict[str, Any]:
+        return {"scan": self.scan_impl}
+
+    def _solve(self, log_a: Tensor, log_b: Tensor, h0: Tensor, lengths: Tensor | None) -> tuple[Tensor, State]:
+        log_a, log_b, valid = _masked(log_a, log_b, lengths)
+        return _finish(linear_recurrence(log_a, log_b, h0, impl=self.scan_impl), h0, valid)  # type: ignore[arg-type]
+
+
 def _finish(h: Tensor, h0: Tensor, valid: Tensor | None) -> tuple[Tensor, State]:
     last = h[:, -1] if h.shape[1] else h0
     if valid is not None:
@@ -43,7 +67,7 @@ def _finish(h: Tensor, h0: Tensor, valid: Tensor | None) -> tuple[Tensor, State]
     return h, (last,)
 
 
-class MinGRUCell(Cell):
+class MinGRUCell(_ScanCell):
     r"""minGRU step.
 
     .. math::
@@ -70,11 +94,10 @@ class MinGRUCell(Cell):
 
     def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State]:
         k_z, k_h = self.project(x, p).chunk(2, -1)  # (B, T, H) each
-        log_a, log_b, valid = _masked(-F.softplus(k_z), -F.softplus(-k_z) + log_g(k_h), lengths)
-        return _finish(linear_recurrence(log_a, log_b, state[0]), state[0], valid)
+        return self._solve(-F.softplus(k_z), -F.softplus(-k_z) + log_g(k_h), state[0], lengths)
 
 
-class MinLSTMCell(Cell):
+class MinLSTMCell(_ScanCell):
     r"""minLSTM step with normalised gates (length-independent scale).
 
     .. math::
@@ -110,5 +133,4 @@ class MinLSTMCell(Cell):
     def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State]:
         k_f, k_i, k_h = self.project(x, p).chunk(3, -1)
         diff = self._diff(k_f, k_i)
-        log_a, log_b, valid = _masked(-F.softplus(diff), -F.softplus(-diff) + log_g(k_h), lengths)
-        return _finish(linear_recurrence(log_a, log_b, state[0]), state[0], valid)
+        return self._solve(-F.softplus(diff), -F.softplus(-diff) + log_g(k_h), state[0], lengths)
