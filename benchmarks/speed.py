@@ -88,8 +88,11 @@ class NaiveLoop(nn.Module):
             new = cell(x[:, t], state)
             if lengths is not None:
                 m = (t < lengths).unsqueeze(1)
-                new = tuple(torch.where(m, a, b) for a, b in zip(new, state)) if self.kind == "lstm" else (
-                    torch.where(m, new, state))
+                new = (
+                    tuple(torch.where(m, a, b) for a, b in zip(new, state))
+                    if self.kind == "lstm"
+                    else (torch.where(m, new, state))
+                )
             state = new
             h = state[0] if self.kind == "lstm" else state
             outs.append(h if lengths is None else h * (t < lengths).unsqueeze(1))
@@ -140,12 +143,14 @@ def train_and_infer(runs: dict[str, Callable[[], torch.Tensor]], modules: list[n
     def fb(fn):
         def go():
             fn().sum().backward()
+
         return go
 
     def inf(fn):
         def go():
             with torch.no_grad():
                 fn()
+
         return go
 
     for m in modules:
@@ -169,7 +174,10 @@ def standard_table(sizes, repeats: int, naive_repeats: int) -> list[dict]:
                     train, infer = train_and_infer(runs, modules[:2], repeats)
                     ntrain, ninfer = train_and_infer(naive, modules[2:], naive_repeats)
                     row = {
-                        "cell": kind, "size": size, "bidirectional": bidirectional, "lengths": with_lengths,
+                        "cell": kind,
+                        "size": size,
+                        "bidirectional": bidirectional,
+                        "lengths": with_lengths,
                         "train_ms": medians_ms(train | ntrain),
                         "infer_ms": medians_ms(infer | ninfer),
                         "ratio_train": paired_ratio(train, "torch.nn", "rnnkit"),
@@ -177,17 +185,39 @@ def standard_table(sizes, repeats: int, naive_repeats: int) -> list[dict]:
                     }
                     rows.append(row)
                     t, i = row["train_ms"], row["infer_ms"]
-                    cells.append([
-                        kind, ",".join(map(str, size)), "bi" if bidirectional else "uni",
-                        "yes" if with_lengths else "no",
-                        *(f"{t[k]:.1f}" for k in ("torch.nn", "rnnkit", "naive loop")), f"{row['ratio_train']:.2f}",
-                        *(f"{i[k]:.1f}" for k in ("torch.nn", "rnnkit", "naive loop")), f"{row['ratio_infer']:.2f}",
-                    ])
+                    cells.append(
+                        [
+                            kind,
+                            ",".join(map(str, size)),
+                            "bi" if bidirectional else "uni",
+                            "yes" if with_lengths else "no",
+                            *(f"{t[k]:.1f}" for k in ("torch.nn", "rnnkit", "naive loop")),
+                            f"{row['ratio_train']:.2f}",
+                            *(f"{i[k]:.1f}" for k in ("torch.nn", "rnnkit", "naive loop")),
+                            f"{row['ratio_infer']:.2f}",
+                        ]
+                    )
                     print(" | ".join(cells[-1]), flush=True)
-    print(markdown(
-        "Recurrent (fused path) vs torch.nn vs a naive cell loop: median ms; ratio = median of torch.nn / rnnkit",
-        ["cell", "B,T,I,H", "dir", "lengths", "train torch.nn", "train rnnkit", "train naive", "ratio train",
-         "infer torch.nn", "infer rnnkit", "infer naive", "ratio infer"], cells))
+    print(
+        markdown(
+            "Recurrent (fused path) vs torch.nn vs a naive cell loop: median ms; ratio = median of torch.nn / rnnkit",
+            [
+                "cell",
+                "B,T,I,H",
+                "dir",
+                "lengths",
+                "train torch.nn",
+                "train rnnkit",
+                "train naive",
+                "ratio train",
+                "infer torch.nn",
+                "infer rnnkit",
+                "infer naive",
+                "ratio infer",
+            ],
+            cells,
+        )
+    )
     return rows
 
 
@@ -210,17 +240,38 @@ def other_cells_table(sizes, repeats: int) -> list[dict]:
             "ratio_infer": {k: paired_ratio(infer, "lstm", k) for k in names},
         }
         rows.append(row)
-        cells.append([
-            ",".join(map(str, size)), *(f"{row['train_ms'][k]:.1f}" for k in ["lstm", *names]),
-            *(f"{row['ratio_train'][k]:.2f}" for k in names),
-            *(f"{row['infer_ms'][k]:.1f}" for k in ["lstm", *names]),
-            *(f"{row['ratio_infer'][k]:.2f}" for k in names),
-        ])
-    print(markdown(
-        "Cells without a torch kernel vs native torch.nn.LSTM at equal H: median ms; ratio = median of LSTM / cell",
-        ["B,T,I,H", "train LSTM", "train LN-LSTM", "train minGRU", "train minLSTM", "ratio LN", "ratio minGRU",
-         "ratio minLSTM", "infer LSTM", "infer LN-LSTM", "infer minGRU", "infer minLSTM", "ratio LN",
-         "ratio minGRU", "ratio minLSTM"], cells))
+        cells.append(
+            [
+                ",".join(map(str, size)),
+                *(f"{row['train_ms'][k]:.1f}" for k in ["lstm", *names]),
+                *(f"{row['ratio_train'][k]:.2f}" for k in names),
+                *(f"{row['infer_ms'][k]:.1f}" for k in ["lstm", *names]),
+                *(f"{row['ratio_infer'][k]:.2f}" for k in names),
+            ]
+        )
+    print(
+        markdown(
+            "Cells without a torch kernel vs native torch.nn.LSTM at equal H: median ms; ratio = median of LSTM / cell",
+            [
+                "B,T,I,H",
+                "train LSTM",
+                "train LN-LSTM",
+                "train minGRU",
+                "train minLSTM",
+                "ratio LN",
+                "ratio minGRU",
+                "ratio minLSTM",
+                "infer LSTM",
+                "infer LN-LSTM",
+                "infer minGRU",
+                "infer minLSTM",
+                "ratio LN",
+                "ratio minGRU",
+                "ratio minLSTM",
+            ],
+            cells,
+        )
+    )
     return rows
 
 
@@ -228,8 +279,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smallest size, few repeats")
     parser.add_argument("--repeats", type=int, default=21, help="timed rounds per contender (median)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
-                        help="directory for the JSON record")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results", help="directory for the JSON record"
+    )
     args = parser.parse_args()
     sizes = SIZES[:1] if args.quick else SIZES
     repeats = 5 if args.quick else args.repeats
@@ -243,13 +295,23 @@ def main() -> None:
     worst_infer = min(r["ratio_infer"] for r in standard)
     print(f"fused path: worst ratio train {worst_train:.2f}, infer {worst_infer:.2f} (target >= 0.97)")
     for k in ("layernorm_lstm", "mingru", "minlstm"):
-        print(f"{k}: training speed vs native LSTM, worst {min(r['ratio_train'][k] for r in others):.2f} "
-                      "(target >= 0.5)")
+        print(
+            f"{k}: training speed vs native LSTM, worst {min(r['ratio_train'][k] for r in others):.2f} (target >= 0.5)"
+        )
     if not args.quick:
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"speed-{date.today().isoformat()}.json"
-        path.write_text(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                                    "standard": standard, "other_cells": others}, indent=1))
+        path.write_text(
+            json.dumps(
+                {
+                    "torch": torch.__version__,
+                    "threads": torch.get_num_threads(),
+                    "standard": standard,
+                    "other_cells": others,
+                },
+                indent=1,
+            )
+        )
         print(f"wrote {path}")
 
 

@@ -34,8 +34,12 @@ def test_reference_step_passes_float64_gradcheck(cls):
 
 @pytest.mark.parametrize(
     ("cls", "torch_cls", "kw"),
-    [(RNNCell, nn.RNNCell, {"nonlinearity": "tanh"}), (ReLURNNCell, nn.RNNCell, {"nonlinearity": "relu"}),
-     (LSTMCell, nn.LSTMCell, {}), (GRUCell, nn.GRUCell, {})],
+    [
+        (RNNCell, nn.RNNCell, {"nonlinearity": "tanh"}),
+        (ReLURNNCell, nn.RNNCell, {"nonlinearity": "relu"}),
+        (LSTMCell, nn.LSTMCell, {}),
+        (GRUCell, nn.GRUCell, {}),
+    ],
 )
 def test_standard_cells_match_torch_cells(cls, torch_cls, kw):
     ref = torch_cls(I, H, **kw)

@@ -67,8 +67,10 @@ def test_lengths_as_a_list_are_accepted(lstm):
     [
         ((torch.zeros(2, B, H),), r"state for lstm must be a tuple \(h, c\) of tensors, got tuple of 1"),
         ((torch.zeros(1, B, H),) * 2, r"state h must be \(L\*D, B, H\) = \(2, 4, 8\), got \(1, 4, 8\)"),
-        ((torch.zeros(2, B, H), torch.zeros(2, 3, H)),
-         r"state c must be \(L\*D, B, H\) = \(2, 4, 8\), got \(2, 3, 8\)"),
+        (
+            (torch.zeros(2, B, H), torch.zeros(2, 3, H)),
+            r"state c must be \(L\*D, B, H\) = \(2, 4, 8\), got \(2, 3, 8\)",
+        ),
         ("h", "must be a tuple"),
         ((torch.zeros(2, B, H, dtype=torch.double),) * 2, "state h is torch.float64"),
     ],

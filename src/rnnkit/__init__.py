@@ -14,8 +14,23 @@ from .cells import (
     cell_class,
     register_cell,
 )
+from .decoding import Hypothesis, SamplingConfig, beam_search, greedy_search
+from .layers import HeadConfig, InputConfig, LinearChainCRF
 from .recurrent import Recurrent
 from .scan import linear_recurrence, log_space_scan, sequential_scan
+from .topologies import (
+    EncoderDecoder,
+    EncoderDecoderConfig,
+    ManyToMany,
+    ManyToManyConfig,
+    ManyToOne,
+    ManyToOneConfig,
+    OneToMany,
+    OneToManyConfig,
+    OneToOne,
+    OneToOneConfig,
+    RNNConfig,
+)
 from .training.tbptt import TBPTTChunk, detach_state, tbptt
 
 __version__ = "0.1.0"
@@ -24,18 +39,36 @@ __all__ = [
     "CELLS",
     "Cell",
     "CellInit",
+    "EncoderDecoder",
+    "EncoderDecoderConfig",
     "GRUCell",
+    "HeadConfig",
+    "Hypothesis",
+    "InputConfig",
     "LSTMCell",
     "LayerNormLSTMCell",
+    "LinearChainCRF",
+    "ManyToMany",
+    "ManyToManyConfig",
+    "ManyToOne",
+    "ManyToOneConfig",
     "MinGRUCell",
     "MinLSTMCell",
+    "OneToMany",
+    "OneToManyConfig",
+    "OneToOne",
+    "OneToOneConfig",
     "RNNCell",
+    "RNNConfig",
     "ReLURNNCell",
     "Recurrent",
+    "SamplingConfig",
     "TBPTTChunk",
     "__version__",
+    "beam_search",
     "cell_class",
     "detach_state",
+    "greedy_search",
     "linear_recurrence",
     "log_space_scan",
     "register_cell",

@@ -82,13 +82,9 @@ def check_state(layer: Recurrent, state: object, B: int, x: Tensor) -> tuple[Ten
     want = (layer.num_layers * layer.num_directions, B, layer.hidden_size)
     for label, s in zip(("h", "c"), state):
         if tuple(s.shape) != want:
-            raise ValueError(
-                f"{name}: state {label} must be (L*D, B, H) = {want}, got {tuple(s.shape)}"
-            )
+            raise ValueError(f"{name}: state {label} must be (L*D, B, H) = {want}, got {tuple(s.shape)}")
         if s.dtype != x.dtype or s.device != x.device:
-            raise ValueError(
-                f"{name}: state {label} is {s.dtype} on {s.device}, the input is {x.dtype} on {x.device}"
-            )
+            raise ValueError(f"{name}: state {label} is {s.dtype} on {s.device}, the input is {x.dtype} on {x.device}")
         if layer.check_finite:
             check_finite(name, f"state {label}", s)
     return tuple(state)

@@ -69,8 +69,9 @@ class _LastStepRegressor(nn.Module):
         return self.head(self.rnn(x)[0][:, -1])
 
 
-def _train_one(cell: str, max_steps: int, cfg: MemoryDemoConfig, val: tuple[torch.Tensor, torch.Tensor],
-               progress: Progress) -> MemoryResult:
+def _train_one(
+    cell: str, max_steps: int, cfg: MemoryDemoConfig, val: tuple[torch.Tensor, torch.Tensor], progress: Progress
+) -> MemoryResult:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = _LastStepRegressor(cell, cfg.hidden_size)
@@ -99,11 +100,19 @@ def run_memory_demo(cfg: MemoryDemoConfig | None = None, console: Console | None
     """Train each cell on the adding problem, show progress, print the table; returns the results."""
     cfg = cfg or MemoryDemoConfig()
     console = console or Console()
-    console.print(f"[bold]Adding problem, T = {cfg.timestep}[/]: output the sum of the two marked values. "
-                  f"Predicting the mean scores MSE {ADDING_BASELINE_MSE:.3f}.")
+    console.print(
+        f"[bold]Adding problem, T = {cfg.timestep}[/]: output the sum of the two marked values. "
+        f"Predicting the mean scores MSE {ADDING_BASELINE_MSE:.3f}."
+    )
     val = adding_problem(1000, cfg.timestep, generator=torch.Generator().manual_seed(cfg.seed + 10_000))
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("{task.fields[loss]}"), TextColumn("{task.fields[val]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[loss]}"),
+        TextColumn("{task.fields[val]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         results = [_train_one(cell, steps, cfg, val, progress) for cell, steps in cfg.steps]
     title = f"Validation MSE on the adding problem (T = {cfg.timestep}); baseline {ADDING_BASELINE_MSE:.3f}"
@@ -111,7 +120,13 @@ def run_memory_demo(cfg: MemoryDemoConfig | None = None, console: Console | None
     for col in ("cell", "steps", "seconds", "val MSE", "vs baseline", "remembered?"):
         table.add_column(col, justify="right")
     for r in results:
-        table.add_row(r.cell, str(r.steps), f"{r.seconds:.1f}", f"{r.val_mse:.4f}",
-                      f"{r.val_mse / ADDING_BASELINE_MSE:.2f}x", "yes" if r.solved else "no")
+        table.add_row(
+            r.cell,
+            str(r.steps),
+            f"{r.seconds:.1f}",
+            f"{r.val_mse:.4f}",
+            f"{r.val_mse / ADDING_BASELINE_MSE:.2f}x",
+            "yes" if r.solved else "no",
+        )
     console.print(table)
     return results

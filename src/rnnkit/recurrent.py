@@ -118,8 +118,13 @@ class Recurrent(nn.Module):
     # ---- construction ------------------------------------------------------------------------------------
     @staticmethod
     def _make_cell(
-        cell: str | type[Cell] | Cell, input_size: int, hidden_size: int, bias: bool, init: CellInit | None,
-        options: Mapping[str, Any] | None, first: bool,
+        cell: str | type[Cell] | Cell,
+        input_size: int,
+        hidden_size: int,
+        bias: bool,
+        init: CellInit | None,
+        options: Mapping[str, Any] | None,
+        first: bool,
     ) -> Cell:
         if isinstance(cell, Cell):
             if cell.hidden_size != hidden_size or (first and cell.input_size != input_size):
@@ -154,8 +159,15 @@ class Recurrent(nn.Module):
             kind = _TORCH_MODES[type(module)]
         else:
             raise ValueError(f"Recurrent.from_torch: expected torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
-        layer = cls(kind, module.input_size, module.hidden_size, module.num_layers, module.bidirectional,
-                    module.dropout, bias=module.bias)
+        layer = cls(
+            kind,
+            module.input_size,
+            module.hidden_size,
+            module.num_layers,
+            module.bidirectional,
+            module.dropout,
+            bias=module.bias,
+        )
         p = next(module.parameters())
         layer.to(device=p.device, dtype=p.dtype).load_state_dict(module.state_dict())
         return layer
@@ -166,7 +178,10 @@ class Recurrent(nn.Module):
         if mode is None:
             raise ValueError(f"Recurrent.to_torch: {type(self._cells[0]).__name__} has no torch.nn equivalent")
         kwargs: dict[str, Any] = dict(
-            num_layers=self.num_layers, bias=self.bias, batch_first=True, dropout=self.dropout,
+            num_layers=self.num_layers,
+            bias=self.bias,
+            batch_first=True,
+            dropout=self.dropout,
             bidirectional=self.bidirectional,
         )
         if mode == "lstm":
@@ -247,9 +262,16 @@ class Recurrent(nn.Module):
     def _run_fused(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
         assert self.fused_mode is not None
         return fused_forward(
-            self.fused_mode, x, state, [getattr(self, n) for n in self._flat_names], bias=self.bias,
-            num_layers=self.num_layers, dropout=self.dropout, training=self.training,
-            bidirectional=self.bidirectional, lengths=lengths,
+            self.fused_mode,
+            x,
+            state,
+            [getattr(self, n) for n in self._flat_names],
+            bias=self.bias,
+            num_layers=self.num_layers,
+            dropout=self.dropout,
+            training=self.training,
+            bidirectional=self.bidirectional,
+            lengths=lengths,
         )
 
     def _reference(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:

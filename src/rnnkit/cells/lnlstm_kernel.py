@@ -22,8 +22,20 @@ from .base import Params, State
 
 class _LNLSTMFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, g_ih: Tensor, b_ih: Tensor,
-                g_hh: Tensor, lw: Tensor, lb: Tensor, mask: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        ctx: Any,
+        xw: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        w_hh: Tensor,
+        g_ih: Tensor,
+        b_ih: Tensor,
+        g_hh: Tensor,
+        lw: Tensor,
+        lb: Tensor,
+        mask: Tensor,
+        eps: float,
+    ) -> tuple[Tensor, Tensor, Tensor]:
         out, h, c, *saved = _ext.load().lnlstm_forward(xw, h0, c0, w_hh, g_ih, b_ih, g_hh, lw, lb, mask, eps, True)
         ctx.save_for_backward(xw, w_hh, g_ih, g_hh, lw, mask, *saved)
         return out, h, c
@@ -49,8 +61,14 @@ def lnlstm_sequence(
     G = p["weight_hh"].shape[0]
     xw = F.linear(x, p["weight_ih"]).contiguous()  # (B, T, 4H): the only input-side op left to autograd
     zeros = x.new_zeros(G)
-    params = [p["weight_hh"], p["ln_ih_weight"], p.get("bias_ih", zeros), p["ln_hh_weight"], p["ln_c_weight"],
-              p.get("ln_c_bias", zeros[: G // 4])]
+    params = [
+        p["weight_hh"],
+        p["ln_ih_weight"],
+        p.get("bias_ih", zeros),
+        p["ln_hh_weight"],
+        p["ln_c_weight"],
+        p.get("ln_c_bias", zeros[: G // 4]),
+    ]
     params = [t.contiguous() for t in params]
     mask = x.new_empty(0)
     if lengths is not None:

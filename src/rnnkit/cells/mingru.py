@@ -45,8 +45,9 @@ class _ScanCell(Cell):
     otherwise; ``"log"`` forces the parallel scan (what an accelerator wants), ``"sequential"`` the C++ walk.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, init: CellInit | None = None,
-                 scan: str = "auto") -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, init: CellInit | None = None, scan: str = "auto"
+    ) -> None:
         if scan not in SCANS:
             raise ValueError(f"{type(self).__name__}: scan must be one of {SCANS}, got {scan!r}")
         self.scan_impl = scan

@@ -54,6 +54,12 @@ class ReLURNNCell(RNNCell):
 
     kind: ClassVar[str] = "rnn_relu"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, init: CellInit | None = None,
-                 nonlinearity: str = "relu") -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        init: CellInit | None = None,
+        nonlinearity: str = "relu",
+    ) -> None:
         super().__init__(input_size, hidden_size, bias, init, nonlinearity)

@@ -82,7 +82,13 @@ def tbptt(
         inputs = x[:, start:stop]
         output, new_state = forward(inputs, state, **kwargs)
         yield TBPTTChunk(
-            index, start, stop, inputs, output, new_state,
-            None if targets is None else targets[:, start:stop], chunk_lengths,
+            index,
+            start,
+            stop,
+            inputs,
+            output,
+            new_state,
+            None if targets is None else targets[:, start:stop],
+            chunk_lengths,
         )
         state = detach_state(new_state)  # type: ignore[assignment]

@@ -1,0 +1,85 @@
+"""Linear-chain conditional random field over per-timestep tag scores (Lafferty et al. 2001; Lample et al. 2016)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class LinearChainCRF(nn.Module):
+    r"""Tag-sequence scores :math:`s(y) = \pi_{y_1} + \sum_t E_{t, y_t} + \sum_{t>1} A_{y_{t-1}, y_t} + \omega_{y_n}`.
+
+    Parameters: ``transitions (K, K)`` (from row tag to column tag), ``start (K)``, ``end (K)``. Emissions are the
+    network's ``(B, T, K)`` outputs; ``mask (B, T)`` marks valid steps (right-padded, at least one per sequence).
+    The negative log-likelihood uses the forward algorithm, decoding uses Viterbi; both are O(T K^2).
+    """
+
+    def __init__(self, num_tags: int) -> None:
+        super().__init__()
+        if num_tags < 1:
+            raise ValueError(f"LinearChainCRF: num_tags must be >= 1, got {num_tags}")
+        self.num_tags = num_tags
+        self.transitions = nn.Parameter(torch.empty(num_tags, num_tags).uniform_(-0.1, 0.1))
+        self.start = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
+        self.end = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
+
+    def _check(self, emissions: Tensor, mask: Tensor | None) -> Tensor:
+        if emissions.dim() != 3 or emissions.shape[-1] != self.num_tags:
+            raise ValueError(f"CRF: expected emissions (B, T, {self.num_tags}), got {tuple(emissions.shape)}")
+        B, T, _ = emissions.shape
+        if mask is None:
+            return torch.ones(B, T, dtype=torch.bool, device=emissions.device)
+        if mask.shape != (B, T):
+            raise ValueError(f"CRF: mask must be (B, T) = {(B, T)}, got {tuple(mask.shape)}")
+        if T == 0 or not bool(mask[:, 0].all()):
+            raise ValueError("CRF: every sequence needs at least one valid step (mask[:, 0] must be all True)")
+        return mask.bool()
+
+    def score(self, emissions: Tensor, tags: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``s(y)`` of the given tag sequences ``tags (B, T)``: ``(B,)``."""
+        mask = self._check(emissions, mask)
+        if tags.shape != mask.shape:
+            raise ValueError(f"CRF: tags must be (B, T) = {tuple(mask.shape)}, got {tuple(tags.shape)}")
+        m = mask.to(emissions.dtype)
+        emit = emissions.gather(2, tags.unsqueeze(-1)).squeeze(-1)  # (B, T)
+        trans = self.transitions[tags[:, :-1], tags[:, 1:]]  # (B, T-1)
+        last = tags.gather(1, (mask.sum(1) - 1).unsqueeze(1)).squeeze(1)
+        return self.start[tags[:, 0]] + (emit * m).sum(1) + (trans * m[:, 1:]).sum(1) + self.end[last]
+
+    def log_partition(self, emissions: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``log Z = log sum_y exp s(y)`` by the forward algorithm: ``(B,)``."""
+        mask = self._check(emissions, mask)
+        alpha = self.start + emissions[:, 0]  # (B, K)
+        for t in range(1, emissions.shape[1]):
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + self.transitions, dim=1) + emissions[:, t]
+            alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
+        return torch.logsumexp(alpha + self.end, dim=1)
+
+    def nll(self, emissions: Tensor, tags: Tensor, mask: Tensor | None = None, reduction: str = "mean") -> Tensor:
+        """Negative log-likelihood ``log Z - s(y)``; ``reduction`` ``mean`` (per sequence), ``sum`` or ``none``."""
+        out = self.log_partition(emissions, mask) - self.score(emissions, tags, mask)
+        if reduction == "none":
+            return out
+        return out.sum() if reduction == "sum" else out.mean()
+
+    def decode(self, emissions: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Viterbi: the best tag sequences ``(B, T)`` (0 past each length) and their scores ``(B,)``."""
+        mask = self._check(emissions, mask)
+        B, T, K = emissions.shape
+        score = self.start + emissions[:, 0]
+        backpointers = []
+        for t in range(1, T):
+            best, idx = (score.unsqueeze(2) + self.transitions).max(dim=1)  # (B, K): best previous tag per tag
+            nxt = best + emissions[:, t]
+            keep = mask[:, t : t + 1]
+            score = torch.where(keep, nxt, score)
+            # past the end, point each tag at itself so the backtrace walks through unchanged
+            backpointers.append(torch.where(keep, idx, torch.arange(K, device=idx.device).expand(B, K)))
+        score = score + self.end
+        best_score, last = score.max(dim=1)
+        path = [last]
+        for bp in reversed(backpointers):
+            last = bp.gather(1, last.unsqueeze(1)).squeeze(1)
+            path.append(last)
+        tags = torch.stack(path[::-1], dim=1)
+        return tags.masked_fill(~mask, 0), best_score

@@ -1,0 +1,101 @@
+"""Linear-chain CRF: forward algorithm and Viterbi against brute-force enumeration."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from rnnkit.layers.crf import LinearChainCRF
+
+
+def brute_force(crf: LinearChainCRF, emissions: torch.Tensor, length: int):
+    """Every tag path of one sequence: (log Z, best score, best path)."""
+    K = crf.num_tags
+    scores = {}
+    for path in itertools.product(range(K), repeat=length):
+        tags = torch.tensor(path)
+        s = crf.start[tags[0]] + crf.end[tags[-1]] + emissions[torch.arange(length), tags].sum()
+        s = s + sum(crf.transitions[tags[t - 1], tags[t]] for t in range(1, length))
+        scores[path] = s
+    values = torch.stack(list(scores.values()))
+    best = max(scores, key=lambda p: float(scores[p]))
+    return torch.logsumexp(values, 0), values.max(), list(best)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("seed", range(4))
+def test_log_partition_and_viterbi_equal_brute_force(seed):
+    torch.manual_seed(seed)
+    K, T = 3, 5
+    crf = LinearChainCRF(K)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    emissions = torch.randn(3, T, K)
+    lengths = torch.tensor([5, 3, 1])
+    mask = torch.arange(T)[None, :] < lengths[:, None]
+    log_z = crf.log_partition(emissions, mask)
+    paths, best = crf.decode(emissions, mask)
+    for b, n in enumerate(lengths.tolist()):
+        z, top, path = brute_force(crf, emissions[b, :n], n)
+        torch.testing.assert_close(log_z[b], z)
+        torch.testing.assert_close(best[b], top)
+        assert paths[b, :n].tolist() == path
+        assert torch.all(paths[b, n:] == 0)
+
+
+def test_score_of_a_path_matches_the_definition():
+    crf = LinearChainCRF(4)
+    emissions = torch.randn(1, 3, 4)
+    tags = torch.tensor([[2, 0, 3]])
+    expect = (
+        crf.start[2]
+        + emissions[0, 0, 2]
+        + crf.transitions[2, 0]
+        + emissions[0, 1, 0]
+        + crf.transitions[0, 3]
+        + emissions[0, 2, 3]
+        + crf.end[3]
+    )
+    torch.testing.assert_close(crf.score(emissions, tags), expect.view(1))
+
+
+def test_nll_is_non_negative_and_trains_towards_the_gold_path():
+    torch.manual_seed(0)
+    crf = LinearChainCRF(3)
+    emissions = torch.randn(2, 4, 3, requires_grad=True)
+    tags = torch.tensor([[0, 1, 2, 1], [2, 2, 0, 0]])
+    opt = torch.optim.SGD([emissions, *crf.parameters()], lr=0.5)
+    first = None
+    for _ in range(50):
+        loss = crf.nll(emissions, tags)
+        first = first if first is not None else loss.item()
+        assert loss.item() >= 0
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1 * first
+    assert crf.decode(emissions)[0].tolist() == tags.tolist()
+
+
+def test_padding_changes_nothing():
+    crf = LinearChainCRF(3)
+    e = torch.randn(1, 6, 3)
+    mask = torch.tensor([[True] * 4 + [False] * 2])
+    e2 = e.clone()
+    e2[0, 4:] = 50.0
+    tags = torch.tensor([[1, 2, 0, 1, 2, 2]])
+    torch.testing.assert_close(crf.nll(e, tags, mask), crf.nll(e2, tags, mask))
+    assert crf.decode(e, mask)[0].tolist() == crf.decode(e2, mask)[0].tolist()
+
+
+def test_bad_input():
+    crf = LinearChainCRF(3)
+    with pytest.raises(ValueError, match=r"expected emissions \(B, T, 3\), got \(2, 4, 5\)"):
+        crf.log_partition(torch.randn(2, 4, 5))
+    with pytest.raises(ValueError, match="at least one valid step"):
+        crf.decode(torch.randn(2, 4, 3), torch.tensor([[True] * 4, [False] * 4]))
+    with pytest.raises(ValueError, match="tags must be"):
+        crf.score(torch.randn(2, 4, 3), torch.zeros(2, 3, dtype=torch.long))
