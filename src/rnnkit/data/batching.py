@@ -1,0 +1,124 @@
+"""Batches: padding with lengths, bucketing by length, and contiguous streams for stateful language models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import Tensor
+from torch.utils.data import Sampler
+
+
+def pad_sequences(seqs: Sequence[Sequence[int] | Tensor], pad: int = 0) -> tuple[Tensor, Tensor]:
+    """Right-pad id sequences (or ``(T_i, F)`` tensors) into ``(B, T_max[, F])`` plus ``lengths (B,)``."""
+    if not seqs:
+        raise ValueError("pad_sequences: empty batch")
+    tensors = [s if isinstance(s, Tensor) else torch.as_tensor(list(s), dtype=torch.long) for s in seqs]
+    lengths = torch.tensor([len(t) for t in tensors], dtype=torch.long)
+    T = int(lengths.max())
+    out = tensors[0].new_full((len(tensors), T, *tensors[0].shape[1:]), pad)
+    for i, t in enumerate(tensors):
+        out[i, : len(t)] = t
+    return out, lengths
+
+
+def pad_collate(batch: Sequence[tuple], pad: int = 0) -> tuple[Tensor, ...]:
+    """Collate ``(sequence, target, ...)`` samples: sequences are padded and their lengths added after them.
+
+    A target that is itself a sequence (tags, a translation) is padded too, with its own lengths; scalars are
+    stacked. Returns ``(x, x_lengths, y[, y_lengths], ...)``.
+    """
+    out: list[Tensor] = []
+    for k, field in enumerate(zip(*batch)):
+        first = field[0]
+        is_seq = (isinstance(first, Tensor) and first.dim() >= 1) or isinstance(first, (list, tuple))
+        if is_seq:
+            padded, lengths = pad_sequences(field, pad if k == 0 or not _is_float(first) else 0)
+            out += [padded, lengths]
+        else:
+            out.append(torch.as_tensor(list(field)))
+    return tuple(out)
+
+
+def _is_float(x: object) -> bool:
+    return isinstance(x, Tensor) and x.is_floating_point()
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar-length samples: less padding, the same samples each epoch (each exactly once).
+
+    The order is shuffled by ``(seed, epoch)`` (call :meth:`set_epoch`), then cut into pools of ``pool_batches``
+    batches, each pool sorted by length and cut into batches, and the batches shuffled. Deterministic for a given
+    seed and epoch, which is what exact resumption needs.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        pool_batches: int = 50,
+        drop_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"BucketBatchSampler: batch_size must be >= 1, got {batch_size}")
+        self.lengths = list(lengths)
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.pool, self.drop_last, self.epoch = pool_batches * batch_size, drop_last, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(n, generator=gen).tolist() if self.shuffle else list(range(n))
+        batches = []
+        for start in range(0, n, self.pool):
+            pool = sorted(order[start : start + self.pool], key=lambda i: self.lengths[i])
+            batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+        if self.drop_last:
+            batches = [b for b in batches if len(b) == self.batch_size]
+        if self.shuffle:
+            perm = torch.randperm(len(batches), generator=gen).tolist()
+            batches = [batches[i] for i in perm]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches())
+
+    def __len__(self) -> int:
+        n = len(self.lengths)
+        if not self.drop_last:
+            return sum(-(-min(self.pool, n - s) // self.batch_size) for s in range(0, n, self.pool))
+        return sum(min(self.pool, n - s) // self.batch_size for s in range(0, n, self.pool))
+
+
+class StreamBatches:
+    """A token stream as ``B`` parallel contiguous streams, served in windows of ``timestep`` steps.
+
+    The ids are cut into ``B`` equal contiguous pieces (the tail that does not divide is dropped); window ``k`` is
+    ``x = streams[:, k*timestep : (k+1)*timestep]`` and ``y`` the same shifted by one. Row ``b`` of consecutive
+    windows continues the same text, so a language model can carry its state from window to window (stateful
+    TBPTT). Iterating yields ``(x (B, t), y (B, t))``.
+    """
+
+    def __init__(self, ids: Sequence[int] | Tensor, batch_size: int, timestep: int) -> None:
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        if batch_size < 1 or timestep < 1:
+            raise ValueError(f"StreamBatches: batch_size and timestep must be >= 1, got {batch_size}, {timestep}")
+        per_stream = (len(ids) - 1) // batch_size
+        if per_stream < 1:
+            raise ValueError(f"StreamBatches: {len(ids)} tokens are too few for {batch_size} streams")
+        self.x = ids[: per_stream * batch_size].view(batch_size, per_stream)
+        self.y = ids[1 : per_stream * batch_size + 1].view(batch_size, per_stream)  # the next token, same row
+        self.timestep = timestep
+
+    def __len__(self) -> int:
+        return -(-self.x.shape[1] // self.timestep)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        for start in range(0, self.x.shape[1], self.timestep):
+            yield self.x[:, start : start + self.timestep], self.y[:, start : start + self.timestep]

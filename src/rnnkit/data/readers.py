@@ -1,0 +1,144 @@
+"""Readers for the text formats rnnkit trains on; malformed input fails with ``file:line`` and what was expected."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .timeseries import read_table
+
+
+def _open_lines(path: str | Path, encoding: str) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read()
+    else:
+        raw = path.read_bytes()
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}:{line}: not valid {encoding} (byte 0x{raw[exc.start]:02x}); pass the file's encoding, "
+            "e.g. encoding='latin-1'"
+        ) from None
+    return text.splitlines()
+
+
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """The whole file as one string (``.gz`` allowed). An empty file is an error."""
+    text = "\n".join(_open_lines(path, encoding))
+    if not text.strip():
+        raise ValueError(f"{path}: the file is empty; expected text")
+    return text
+
+
+def read_lines(path: str | Path, encoding: str = "utf-8", *, skip_empty: bool = True) -> list[str]:
+    """Non-empty lines (``.gz`` allowed)."""
+    lines = [ln for ln in _open_lines(path, encoding) if ln.strip() or not skip_empty]
+    if not lines:
+        raise ValueError(f"{path}: the file has no lines of text")
+    return lines
+
+
+def read_labelled_csv(
+    path: str | Path, text_column: str, label_column: str, encoding: str = "utf-8"
+) -> tuple[list[str], list[str]]:
+    """``(texts, labels)`` from two columns of a CSV/Parquet file; labels are returned as strings."""
+    frame = read_table(path, encoding=encoding)
+    missing = [c for c in (text_column, label_column) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: unknown column(s) {missing}; the file has {list(frame.columns)}")
+    empty = frame[text_column].isna() | frame[label_column].isna()
+    if empty.any():
+        row = int(empty.to_numpy().nonzero()[0][0]) + 2  # + header, 1-based
+        raise ValueError(f"{path}:{row}: empty {text_column!r} or {label_column!r}; every row needs both")
+    return frame[text_column].astype(str).tolist(), frame[label_column].astype(str).tolist()
+
+
+def read_labelled_files(
+    files: Mapping[str, str | Path] | Sequence[str | Path], encoding: str = "utf-8"
+) -> tuple[list[str], list[str]]:
+    """One file per class, one text per line: ``{label: path}``, or paths whose suffix/stem names the label
+    (``rt-polarity.pos`` -> ``pos``)."""
+    if not isinstance(files, Mapping):
+        files = {(Path(p).suffix.lstrip(".") or Path(p).stem): p for p in files}
+    texts, labels = [], []
+    for label, path in files.items():
+        lines = read_lines(path, encoding)
+        texts += lines
+        labels += [label] * len(lines)
+    return texts, labels
+
+
+@dataclass
+class Sentence:
+    """A CoNLL sentence: tokens and their tags (the chosen tag column)."""
+
+    tokens: list[str]
+    tags: list[str]
+
+
+def read_conll(
+    path: str | Path,
+    *,
+    tag_column: int = -1,
+    token_column: int = 0,
+    separator: str | None = None,
+    encoding: str = "utf-8",
+) -> list[Sentence]:
+    """CoNLL files: one token per line with n columns (tab- or space-separated: ``separator=None`` splits on any
+    whitespace), a blank line between sentences, ``-DOCSTART-`` lines skipped. Every token line must have the
+    same number of columns as the first."""
+    sentences: list[Sentence] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    width = None
+    for number, line in enumerate(_open_lines(path, encoding), start=1):
+        if not line.strip():
+            if tokens:
+                sentences.append(Sentence(tokens, tags))
+                tokens, tags = [], []
+            continue
+        cols = line.rstrip("\n").split(separator) if separator else line.split()
+        if cols[0] == "-DOCSTART-":
+            continue
+        width = width or len(cols)
+        if len(cols) != width:
+            raise ValueError(
+                f"{path}:{number}: expected {width} columns like the first token line, got {len(cols)}: "
+                f"{line.strip()!r}"
+            )
+        try:
+            tokens.append(cols[token_column])
+            tags.append(cols[tag_column])
+        except IndexError:
+            raise ValueError(f"{path}:{number}: no column {tag_column} (the line has {len(cols)})") from None
+    if tokens:
+        sentences.append(Sentence(tokens, tags))
+    if not sentences:
+        raise ValueError(f"{path}: no sentences found; expected CoNLL lines 'token ... tag' with blank lines between")
+    return sentences
+
+
+def read_parallel(src: str | Path, tgt: str | Path, encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """Line-aligned parallel files (``.gz`` allowed): line i of ``src`` translates to line i of ``tgt``."""
+    a, b = _open_lines(src, encoding), _open_lines(tgt, encoding)
+    if len(a) != len(b):
+        raise ValueError(
+            f"parallel files differ in length: {src} has {len(a)} lines, {tgt} has {len(b)}; "
+            "line i of one must translate line i of the other"
+        )
+    for i, (x, y) in enumerate(zip(a, b), start=1):
+        if bool(x.strip()) != bool(y.strip()):
+            empty = src if not x.strip() else tgt
+            raise ValueError(f"{empty}:{i}: empty line whose partner is not empty; the files are misaligned")
+    pairs = [(x, y) for x, y in zip(a, b) if x.strip()]
+    if not pairs:
+        raise ValueError(f"{src}: no sentence pairs")
+    return pairs

@@ -1,0 +1,68 @@
+"""Learning-rate schedules: linear warmup, then constant or cosine decay; reduce-on-plateau on top of either.
+
+The state is a handful of numbers, kept as JSON in the checkpoint, so a resumed run continues the same schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class LRSchedule:
+    """``lr(step) = base * warmup(step) * decay(step) * plateau_scale``.
+
+    Attributes:
+        base: the peak learning rate.
+        kind: ``constant``, ``cosine`` (to ``min_ratio * base`` at ``total_steps``) or ``plateau`` (constant,
+            multiplied by ``factor`` after ``patience`` evaluations without improvement).
+        warmup_steps: linear warmup from ``base / warmup_steps``.
+        total_steps: length of the cosine decay.
+        min_ratio: the cosine floor as a fraction of ``base``.
+        factor, patience, mode: reduce-on-plateau settings (``mode`` ``min`` or ``max`` of the metric).
+    """
+
+    base: float
+    kind: str = "constant"
+    warmup_steps: int = 0
+    total_steps: int = 0
+    min_ratio: float = 0.0
+    factor: float = 0.5
+    patience: int = 2
+    mode: str = "min"
+    plateau_scale: float = 1.0
+    best: float | None = None
+    bad_evals: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("constant", "cosine", "plateau"):
+            raise ValueError(f"schedule must be 'constant', 'cosine' or 'plateau', got {self.kind!r}")
+        if self.kind == "cosine" and self.total_steps < 1:
+            raise ValueError("a cosine schedule needs the number of training steps (max_steps, or a sized loader)")
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {self.mode!r}")
+
+    def lr(self, step: int) -> float:
+        """Learning rate for optimizer step ``step`` (0-based)."""
+        scale = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        if self.kind == "cosine":
+            progress = min(1.0, max(0, step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+            scale *= self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return self.base * scale * self.plateau_scale
+
+    def observe(self, metric: float) -> bool:
+        """Feed an evaluation result; returns True when the plateau rule just lowered the rate."""
+        better = self.best is None or (metric < self.best if self.mode == "min" else metric > self.best)
+        if better:
+            self.best, self.bad_evals = metric, 0
+            return False
+        self.bad_evals += 1
+        if self.kind == "plateau" and self.bad_evals >= self.patience:
+            self.plateau_scale *= self.factor
+            self.bad_evals = 0
+            return True
+        return False
+
+    def state(self) -> dict:
+        return asdict(self)
