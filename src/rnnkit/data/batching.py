@@ -22,19 +22,19 @@ def pad_sequences(seqs: Sequence[Sequence[int] | Tensor], pad: int = 0) -> tuple
     return out, lengths
 
 
-def pad_collate(batch: Sequence[tuple], pad: int = 0) -> tuple[Tensor, ...]:
-    """Collate ``(sequence, target, ...)`` samples: sequences are padded and their lengths added after them.
-
-    A target that is itself a sequence (tags, a translation) is padded too, with its own lengths; scalars are
-    stacked. Returns ``(x, x_lengths, y[, y_lengths], ...)``.
+def pad_collate(batch: Sequence[tuple], pad: int = 0, sequences: Sequence[int] = (0,)) -> tuple[Tensor, ...]:
+    """Collate ``(field_0, field_1, ...)`` samples: the fields listed in ``sequences`` are padded and followed by
+    their lengths, the others are stacked. E.g. ``sequences=(0, 1)`` for (tokens, tags) gives
+    ``(x, x_lengths, y, y_lengths)``. Float sequences are padded with 0, id sequences with ``pad``.
+    Use ``functools.partial(pad_collate, sequences=...)`` as a DataLoader's ``collate_fn``.
     """
     out: list[Tensor] = []
     for k, field in enumerate(zip(*batch)):
-        first = field[0]
-        is_seq = (isinstance(first, Tensor) and first.dim() >= 1) or isinstance(first, (list, tuple))
-        if is_seq:
-            padded, lengths = pad_sequences(field, pad if k == 0 or not _is_float(first) else 0)
+        if k in sequences:
+            padded, lengths = pad_sequences(field, 0 if _is_float(field[0]) else pad)
             out += [padded, lengths]
+        elif isinstance(field[0], Tensor):
+            out.append(torch.stack(list(field)))
         else:
             out.append(torch.as_tensor(list(field)))
     return tuple(out)

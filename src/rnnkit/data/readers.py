@@ -27,7 +27,9 @@ def _open_lines(path: str | Path, encoding: str) -> list[str]:
             f"{path}:{line}: not valid {encoding} (byte 0x{raw[exc.start]:02x}); pass the file's encoding, "
             "e.g. encoding='latin-1'"
         ) from None
-    return text.splitlines()
+    # split on \n only: str.splitlines() also breaks at U+0085 and friends, which Latin-1 text contains as bytes
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:

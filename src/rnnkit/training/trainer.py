@@ -243,7 +243,7 @@ class Trainer:
         loss = compute()
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                f"the training loss became {float(loss)} at step {self.state.step}; lower the learning rate "
+                f"the training loss became {float(loss.detach())} at step {self.state.step}; lower the learning rate "
                 "(lr), keep gradient clipping on (clip_norm), or check the data for NaN/inf"
             )
         self.optimizer.zero_grad(set_to_none=True)
@@ -252,7 +252,7 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
         self.optimizer.step()
         self.state.step += 1
-        return float(loss)
+        return float(loss.detach())
 
     def _after_eval(self, metrics: dict[str, float]) -> None:
         assert self.schedule is not None
@@ -412,27 +412,28 @@ class Trainer:
         self._log_rows = []
 
     def _save(self, name: str, with_trainer_state: bool = True) -> None:
-        if self.out_dir is None or not self.dist.is_main:
-            D.barrier()
-            return
-        trainer_state = tensors = None
-        if with_trainer_state:
-            assert self.schedule is not None
-            opt_tensors, opt_meta = optimizer_to_tensors(self.optimizer)
-            rng_meta, rng_tensors = rng_state()
-            carried = {f"carried.{i}": s for i, s in enumerate(self.carried or ())}
-            tensors = {**opt_tensors, **rng_tensors, **carried}
-            trainer_state = {
-                "state": asdict(self.state),
-                "schedule": self.schedule.state(),
-                "optimizer": opt_meta,
-                "rng": rng_meta,
-                "carried": len(self.carried or ()),
-                "config": asdict(self.cfg),
-            }
-        save_checkpoint(self.out_dir / name, self.model, self.run_config, trainer_state=trainer_state, tensors=tensors)
+        """Write ``out_dir/name`` on rank 0; every rank calls this at the same points (it ends in a barrier)."""
         if with_trainer_state:
             self._saved_step = self.state.step
+        if self.out_dir is not None and self.dist.is_main:
+            trainer_state = tensors = None
+            if with_trainer_state:
+                assert self.schedule is not None
+                opt_tensors, opt_meta = optimizer_to_tensors(self.optimizer)
+                rng_meta, rng_tensors = rng_state()
+                carried = {f"carried.{i}": s for i, s in enumerate(self.carried or ())}
+                tensors = {**opt_tensors, **rng_tensors, **carried}
+                trainer_state = {
+                    "state": asdict(self.state),
+                    "schedule": self.schedule.state(),
+                    "optimizer": opt_meta,
+                    "rng": rng_meta,
+                    "carried": len(self.carried or ()),
+                    "config": asdict(self.cfg),
+                }
+            save_checkpoint(
+                self.out_dir / name, self.model, self.run_config, trainer_state=trainer_state, tensors=tensors
+            )
         D.barrier()
 
     def _restore(self, train: Iterable) -> bool:

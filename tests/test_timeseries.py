@@ -1,0 +1,137 @@
+"""Time-series windows: exact contents, splits, scaling without leakage, missing values, bad input, ETTh1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnnkit.data.timeseries import Scaler, SeriesConfig, prepare_series
+
+
+def frame(n=40, nan_at=()):
+    t = pd.date_range("2024-01-01", periods=n, freq="h")
+    y = np.arange(n, dtype=float)
+    y[list(nan_at)] = np.nan
+    return pd.DataFrame({"time": t.astype(str), "y": y, "temp": np.arange(n) * 10.0, "holiday": np.arange(n) % 2})
+
+
+def test_window_contents_are_exact():
+    cfg = SeriesConfig(
+        target="y",
+        time_column="time",
+        past_covariates=["temp"],
+        future_covariates=["holiday"],
+        timestep=4,
+        horizon=2,
+        stride=3,
+        train=0.5,
+        val=0.25,
+        scaler="none",
+    )
+    data = prepare_series(frame(), cfg)
+    assert data.borders == (20, 30, 40)
+    assert data.input_columns == ["y", "temp", "holiday"] and data.future_columns == ["holiday"]
+    train = data.windows("train")
+    x, f, y = train[1]  # second window starts at row 3
+    assert x[:, 0].tolist() == [3, 4, 5, 6] and x[:, 1].tolist() == [30, 40, 50, 60]
+    assert y[:, 0].tolist() == [7, 8] and f[:, 0].tolist() == [1, 0]
+    assert all(int(train[i][2][-1, 0]) < 20 for i in range(len(train)))  # targets stay in the train part
+    val = data.windows("val")
+    xs, _fs, ys = val.tensors()
+    assert ys[0, 0, 0] == 20 and xs[0, -1, 0] == 19, "the first val window reads the 4 rows before the border"
+    assert ys[:, -1, 0].max() < 30
+    torch.testing.assert_close(val[0][0], xs[0])
+
+
+def test_scaler_is_fitted_on_train_rows_only():
+    cfg = SeriesConfig(target="y", timestep=3, horizon=1, train=0.5, val=0.25)
+    df = frame()
+    base = prepare_series(df, cfg).scaler
+    df2 = df.copy()
+    df2.loc[20:, "y"] = 1e6  # change only val/test rows
+    assert prepare_series(df2, cfg).scaler == base
+    assert base.shift[0] == pytest.approx(9.5) and base.scale[0] == pytest.approx(np.arange(20).std())
+    data = prepare_series(df, cfg)
+    assert abs(data.targets[:20].mean()) < 1e-9
+    mm = prepare_series(df, SeriesConfig(target="y", timestep=3, train=0.5, val=0.25, scaler="minmax"))
+    assert mm.targets[:20].min() == 0 and mm.targets[:20].max() == pytest.approx(1)
+
+
+def test_scaler_inverse_and_json_round_trip():
+    scaler = Scaler.fit("standard", pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [5.0, 5.0, 5.0]}))
+    values = np.array([[1.0, 5.0], [3.0, 5.0]])
+    np.testing.assert_allclose(scaler.inverse(scaler.transform(values)), values)
+    assert Scaler.from_json(scaler.to_json()) == scaler
+    torch.testing.assert_close(scaler.inverse(torch.zeros(2, 1), ["b"]), torch.full((2, 1), 5.0))
+
+
+def test_missing_values_policy():
+    with pytest.raises(ValueError, match=r"column 'y' has 2 missing value\(s\) \(rows \[5, 9\]\); fill them, or pass"):
+        prepare_series(frame(nan_at=(5, 9)), SeriesConfig(target="y", timestep=3))
+    filled = prepare_series(
+        frame(nan_at=(5,)), SeriesConfig(target="y", timestep=3, scaler="none", missing="interpolate")
+    )
+    assert filled.targets[5, 0] == 5.0
+    ffilled = prepare_series(frame(nan_at=(5,)), SeriesConfig(target="y", timestep=3, scaler="none", missing="ffill"))
+    assert ffilled.targets[5, 0] == 4.0
+
+
+def test_calendar_features_are_future_covariates():
+    data = prepare_series(
+        frame(48), SeriesConfig(target="y", time_column="time", calendar=["hour"], timestep=4, scaler="none")
+    )
+    assert data.future_columns == ["hour_sin", "hour_cos"]
+    np.testing.assert_allclose(data.future[6], [1.0, 0.0], atol=1e-12)  # 06:00 -> angle pi/2
+
+
+def test_csv_and_parquet_give_the_same_windows(tmp_path):
+    df = frame()
+    df.to_csv(tmp_path / "s.csv", index=False)
+    df.to_parquet(tmp_path / "s.parquet")
+    cfg = SeriesConfig(target="y", time_column="time", timestep=4, horizon=2)
+    a, b = prepare_series(tmp_path / "s.csv", cfg), prepare_series(tmp_path / "s.parquet", cfg)
+    np.testing.assert_allclose(a.values, b.values)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "data", "match"),
+    [
+        (
+            {"target": "sales"},
+            None,
+            r"unknown column\(s\) \['sales'\]; the table has \['time', 'y', 'temp', 'holiday'\]",
+        ),
+        ({"target": "y", "timestep": 30, "horizon": 20}, None, "fewer than timestep \\+ horizon = 50"),
+        ({"target": "time"}, None, "column 'time' is not numeric"),
+        ({"target": "y", "timestep": 5, "horizon": 5, "train": 0.5, "val": 0.1}, None, "the val part .* is too short"),
+    ],
+)
+def test_bad_input(kwargs, data, match):
+    with pytest.raises(ValueError, match=match):
+        prepared = prepare_series(frame(), SeriesConfig(**kwargs))
+        prepared.windows("val")
+
+
+def test_bad_files(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match="empty.csv: the file is empty"):
+        prepare_series(tmp_path / "empty.csv", SeriesConfig(target="y"))
+    with pytest.raises(ValueError, match="no such file"):
+        prepare_series(tmp_path / "missing.csv", SeriesConfig(target="y"))
+    dup = frame()
+    dup.loc[3, "time"] = dup.loc[2, "time"]
+    with pytest.raises(ValueError, match="duplicate timestamps"):
+        prepare_series(dup, SeriesConfig(target="y", time_column="time"))
+    with pytest.raises(ValueError, match="unknown calendar feature"):
+        SeriesConfig(target="y", time_column="t", calendar=["week"])
+
+
+def test_etth1_standard_split(data_dir):
+    cfg = SeriesConfig(target="OT", time_column="date", timestep=96, horizon=96, train=8640, val=2880, test=2880)
+    data = prepare_series(data_dir / "ett_small" / "ETTh1.csv", cfg)
+    assert data.borders == (8640, 11520, 14400)
+    assert [len(data.windows(p)) for p in ("train", "val", "test")] == [8449, 2785, 2785]
+    x, _, y = data.windows("test").tensors()
+    assert x.shape == (2785, 96, 1) and y.shape == (2785, 96, 1)
