@@ -23,3 +23,31 @@ def data_dir() -> Path:
             pytest.fail(f"CI=true but the data directory {root} is missing (set RNNKIT_DATA)")
         pytest.skip(f"real data not found at {root} (set RNNKIT_DATA)")
     return root
+
+
+@pytest.fixture(scope="session")
+def slices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small slices of ../shared/data written to a temp dir (the data itself is never copied into the repo)."""
+    import gzip
+
+    root = Path(os.environ.get("RNNKIT_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    if not root.is_dir():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but the data directory {root} is missing (set RNNKIT_DATA)")
+        pytest.skip(f"real data not found at {root} (set RNNKIT_DATA)")
+    out = tmp_path_factory.mktemp("slices")
+    for side in ("pos", "neg"):
+        lines = [ln for ln in (root / "mr_polarity" / f"rt-polarity.{side}").read_bytes().split(b"\n") if ln.strip()]
+        (out / f"mr.{side}").write_bytes(b"\n".join(lines[:200]) + b"\n")
+        (out / f"mr_test.{side}").write_bytes(b"\n".join(lines[-50:]))
+    for part, n in (("train", 200), ("valid", 60), ("test", 60)):
+        blocks = (root / "conll2003" / f"{part}.txt").read_text().split("\n\n")[:n]
+        (out / f"{part}.conll").write_text("\n\n".join(blocks) + "\n")
+    for part, n in (("train", 400), ("val", 40)):
+        for side in ("de", "en"):
+            with gzip.open(root / "multi30k_de_en" / f"{part}.{side}.gz", "rt", encoding="utf-8") as fh:
+                (out / f"{part}.{side}").write_text("".join(next(fh) for _ in range(n)))
+    (out / "shakespeare.txt").write_text((root / "tinyshakespeare" / "input.txt").read_text()[:30000])
+    lines = (root / "ett_small" / "ETTh1.csv").read_text().splitlines()
+    (out / "etth1.csv").write_text("\n".join(lines[:1201]) + "\n")
+    return {p.name: p for p in out.iterdir()}

@@ -1,36 +1,254 @@
-"""The command line: help texts, the demo command, errors."""
+"""The command line, in-process and as a subprocess: every task from file to model to predictions; bad input
+gives one line on stderr and a non-zero exit; nothing saved is overwritten without --overwrite."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
 
 runner = CliRunner()
+SMALL = ["--epochs", "1", "--hidden", "16", "--quiet"]
 
 
-def test_help_lists_commands():
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
-    assert "demo" in result.output
+def run(*args: str, code: int = 0):
+    result = runner.invoke(app, list(map(str, args)))
+    assert result.exit_code == code, (
+        f"exit {result.exit_code}: {result.output}\n{result.stderr if result.stderr_bytes else ''}"
+    )
+    return result
 
 
-def test_demo_help_has_an_example():
-    result = runner.invoke(app, ["demo", "--help"])
-    assert result.exit_code == 0
-    assert "Example: rnnkit demo" in result.output
+@pytest.fixture
+def series(tmp_path):
+    t = pd.date_range("2023-01-01", periods=300, freq="D")
+    y = 20 + np.sin(np.arange(300) * 2 * np.pi / 7) + np.arange(300) * 0.01
+    pd.DataFrame({"date": t.strftime("%Y-%m-%d"), "sales": y, "temp": np.cos(np.arange(300))}).to_csv(
+        tmp_path / "sales.csv", index=False
+    )
+    return tmp_path / "sales.csv"
 
 
-def test_bad_option_value_is_a_clean_error():
-    result = runner.invoke(app, ["demo", "--timestep", "1"])
+def test_help_lists_commands_and_every_command_has_an_example():
+    out = run("--help").output
+    for cmd in ("train", "evaluate", "predict", "generate", "demo"):
+        assert cmd in out
+    for cmd in (
+        ["train", "forecast"],
+        ["train", "classify"],
+        ["train", "tag"],
+        ["train", "translate"],
+        ["train", "lm"],
+        ["evaluate"],
+        ["predict"],
+        ["generate"],
+        ["demo"],
+    ):
+        assert "Example: rnnkit" in run(*cmd, "--help").output, cmd
+
+
+def test_forecast_train_evaluate_predict(series, tmp_path):
+    out = tmp_path / "run"
+    run(
+        "train",
+        "forecast",
+        "--data",
+        series,
+        "--target",
+        "sales",
+        "--time-column",
+        "date",
+        "--past",
+        "temp",
+        "--timestep",
+        "14",
+        "--horizon",
+        "7",
+        "--out",
+        out,
+        *SMALL,
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["season"] == 7 and "seasonal_naive" in metrics
+    run("evaluate", out, "--data", series, "--part", "test", "--out", tmp_path / "m.json")
+    assert json.loads((tmp_path / "m.json").read_text())["model"]["mae"] == pytest.approx(metrics["model"]["mae"])
+    run("predict", out, "--data", series, "--out", tmp_path / "f.csv", "--plot", tmp_path / "f.png")
+    forecast = pd.read_csv(tmp_path / "f.csv")
+    assert len(forecast) == 7 and forecast["date"].iloc[0] == "2023-10-28"
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    # nothing already saved is overwritten without --overwrite
+    result = run("predict", out, "--data", series, "--out", tmp_path / "f.csv", code=1)
+    assert "exists; pass --overwrite" in result.output
+    result = run("train", "forecast", "--data", series, "--target", "sales", "--out", out, *SMALL, code=1)
+    assert "already holds a run" in result.output and "Traceback" not in result.output
+
+
+def test_config_file_with_flag_overrides(series, tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "series:\n  target: [sales]\n  timestep: 10\n  horizon: 3\nrnn:\n  cell: gru\n"
+        "trainer:\n  epochs: 1\n  progress: false\n"
+    )
+    run(
+        "train",
+        "forecast",
+        "--data",
+        series,
+        "--config",
+        tmp_path / "c.yaml",
+        "--horizon",
+        "5",
+        "--out",
+        tmp_path / "r",
+    )
+    cfg = json.loads((tmp_path / "r" / "model" / "config.json").read_text())["config"]
+    assert cfg["series"]["timestep"] == 10 and cfg["series"]["horizon"] == 5 and cfg["rnn"]["cell"] == "gru"
+    (tmp_path / "bad.yaml").write_text("rnn:\n  hiden_size: 3\n")
+    result = run(
+        "train", "forecast", "--data", series, "--config", tmp_path / "bad.yaml", "--out", tmp_path / "x", code=1
+    )
+    assert "unknown option(s) ['hiden_size']" in result.output
+
+
+def test_text_tasks_through_the_cli(slices, tmp_path):
+    run(
+        "train",
+        "classify",
+        "--files",
+        slices["mr.pos"],
+        "--files",
+        slices["mr.neg"],
+        "--encoding",
+        "latin-1",
+        "--out",
+        tmp_path / "cls",
+        *SMALL,
+    )
+    (tmp_path / "reviews.txt").write_text("a moving , funny film\nboring\n")
+    run("predict", tmp_path / "cls", "--data", tmp_path / "reviews.txt", "--out", tmp_path / "p.csv")
+    assert list(pd.read_csv(tmp_path / "p.csv").columns) == ["text", "label", "p_neg", "p_pos"]
+    run(
+        "train",
+        "tag",
+        "--data",
+        slices["train.conll"],
+        "--dev",
+        slices["valid.conll"],
+        "--crf",
+        "--out",
+        tmp_path / "ner",
+        *SMALL,
+    )
+    run("evaluate", tmp_path / "ner", "--data", slices["test.conll"])
+    run("predict", tmp_path / "ner", "--data", slices["test.conll"], "--out", tmp_path / "tags.conll")
+    from rnnkit.data.readers import read_conll
+
+    tagged = read_conll(tmp_path / "tags.conll")
+    gold = read_conll(slices["test.conll"])
+    assert [s.tokens for s in tagged] == [s.tokens for s in gold]
+    run(
+        "train",
+        "translate",
+        "--src",
+        slices["train.de"],
+        "--tgt",
+        slices["train.en"],
+        "--dev-src",
+        slices["val.de"],
+        "--dev-tgt",
+        slices["val.en"],
+        "--out",
+        tmp_path / "mt",
+        *SMALL,
+    )
+    run("predict", tmp_path / "mt", "--data", slices["val.de"], "--out", tmp_path / "hyp.en", "--beam", "2")
+    assert len((tmp_path / "hyp.en").read_text().splitlines()) == 40
+    run("train", "lm", "--data", slices["shakespeare.txt"], "--timestep", "32", "--out", tmp_path / "lm", *SMALL)
+    text = run("generate", tmp_path / "lm", "--prompt", "ROMEO:", "--length", "30", "--seed", "1").output
+    assert text.startswith("ROMEO:")
+    assert run("generate", tmp_path / "lm", "--prompt", "ROMEO:", "--length", "30", "--seed", "1").output == text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "forecast", "--data", "{tmp}/missing.csv", "--target", "y", "--out", "{tmp}/r"], "no such file"),
+        (
+            ["train", "forecast", "--data", "{series}", "--target", "revenue", "--out", "{tmp}/r"],
+            "unknown column(s) ['revenue']",
+        ),
+        (["train", "forecast", "--data", "{series}", "--target", "date", "--out", "{tmp}/r"], "is not numeric"),
+        (["train", "classify", "--files", "{latin}", "--files", "{latin}", "--out", "{tmp}/r"], "not valid utf-8"),
+        (["evaluate", "{tmp}", "--data", "{series}"], "holds no trained model"),
+        (["train", "forecast", "--bogus", "1"], "No such option"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(args, message, series, tmp_path):
+    (tmp_path / "latin.pos").write_bytes(b"caf\xe9\n")
+    fill = {"tmp": tmp_path, "series": series, "latin": tmp_path / "latin.pos"}
+    result = runner.invoke(app, [a.format(**fill) for a in args])
     assert result.exit_code != 0
-    assert "timestep must be >= 2" in result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
 
 
-def test_console_entry_point_runs_as_a_subprocess():
-    result = subprocess.run([sys.executable, "-m", "rnnkit.cli", "--help"], capture_output=True, text=True, check=False)
+def test_a_checkpoint_from_another_task_is_refused(series, tmp_path):
+    run(
+        "train",
+        "forecast",
+        "--data",
+        series,
+        "--target",
+        "sales",
+        "--timestep",
+        "7",
+        "--horizon",
+        "2",
+        "--out",
+        tmp_path / "f",
+        *SMALL,
+    )
+    result = run("generate", tmp_path / "f", "--prompt", "x", code=1)
+    assert "holds a 'forecast' model; generate needs a language model" in result.output
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = runner.invoke(app, ["--debug", "evaluate", str(tmp_path), "--data", "x.csv"])
+    assert result.exit_code != 0 and isinstance(result.exception, ValueError)
+
+
+def test_console_entry_point_runs_as_a_subprocess(series, tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "rnnkit.cli",
+        "train",
+        "forecast",
+        "--data",
+        str(series),
+        "--target",
+        "sales",
+        "--timestep",
+        "7",
+        "--horizon",
+        "2",
+        "--out",
+        str(tmp_path / "s"),
+        *SMALL,
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert "demo" in result.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "rnnkit.cli", "predict", str(tmp_path / "s"), "--data", "nope.csv"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1 and "error: nope.csv: no such file" in bad.stderr
+    assert "Traceback" not in bad.stderr

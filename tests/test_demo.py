@@ -20,3 +20,26 @@ def test_memory_demo_small_run_reports_each_cell():
     assert gru.val_mse < 0.5 * ADDING_BASELINE_MSE, "a GRU at T=20 learns the adding problem within 300 steps"
     text = out.getvalue()
     assert "baseline 0.167" in text and "rnn_tanh" in text and "remembered?" in text
+
+
+def test_forecast_demo_beats_seasonal_naive_and_reloads(tmp_path):
+    from rnnkit.demo import run_forecast_demo
+
+    out = io.StringIO()
+    metrics = run_forecast_demo(tmp_path / "demo", console=Console(file=out, width=120))
+    assert metrics["model"]["mae"] < metrics["seasonal_naive"]["mae"], metrics
+    for name in ("co2_monthly.csv", "forecast.png", "loss.png", "forecast_next_year.csv", "model/config.json"):
+        assert (tmp_path / "demo" / name).is_file(), name
+    assert "seasonal naive" in out.getvalue() and "reloaded" in out.getvalue()
+    run_forecast_demo(tmp_path / "demo", console=Console(file=io.StringIO()))  # re-running replaces its own run
+
+
+def test_forecast_demo_refuses_a_directory_it_did_not_make(tmp_path):
+    import pytest
+
+    from rnnkit.demo import run_forecast_demo
+
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="holds files that the demo did not make"):
+        run_forecast_demo(tmp_path, console=Console(file=io.StringIO()))
+    assert (tmp_path / "mine.txt").read_text() == "keep me"

@@ -18,6 +18,7 @@ from .decoding import Hypothesis, SamplingConfig, beam_search, greedy_search
 from .layers import HeadConfig, InputConfig, LinearChainCRF
 from .recurrent import Recurrent
 from .scan import linear_recurrence, log_space_scan, sequential_scan
+from .tasks import load
 from .topologies import (
     EncoderDecoder,
     EncoderDecoderConfig,
@@ -70,6 +71,7 @@ __all__ = [
     "detach_state",
     "greedy_search",
     "linear_recurrence",
+    "load",
     "log_space_scan",
     "register_cell",
     "sequential_scan",

@@ -1,37 +1,231 @@
-"""The ``rnnkit`` command line (typer)."""
+"""The ``rnnkit`` command line (typer): train, evaluate, predict, generate, demo."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from .cli_common import STATE, console, friendly, print_metrics, save_json
+from .cli_train import train_app
 
 app = typer.Typer(
     name="rnnkit",
-    help="Recurrent neural networks on sequential data: train, evaluate, predict, generate, inspect, serve.",
+    help="Recurrent neural networks on sequential data: train, evaluate, predict, generate.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(train_app, name="train")
+
+DATA = typer.Option(None, "--data", help="input file (format depends on the task)")
+WRITE = typer.Option(None, "--out", help="write results to this file")
+OVERWRITE = typer.Option(False, "--overwrite", help="replace an existing output file")
 
 
 @app.callback()
-def main() -> None:
+def main(debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors")) -> None:
     """rnnkit: recurrent neural networks on sequential data."""
+    STATE["debug"] = debug
+
+
+def _load(run: Path):
+    from .tasks import load
+
+    return load(run)
 
 
 @app.command()
+@friendly
+def evaluate(
+    run: Path = typer.Argument(..., help="run directory made by 'rnnkit train'"),
+    data: Path = DATA,
+    files: list[Path] = typer.Option(None, help="classify: one file per class instead of --data"),
+    src: Path = typer.Option(None, help="translate: source file"),
+    tgt: Path = typer.Option(None, help="translate: reference file"),
+    part: str = typer.Option("all", help="forecast: all, train, val or test windows of --data"),
+    beam: int = typer.Option(None, help="translate: beam size"),
+    out: Path = WRITE,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Score a trained model on labelled data and print (and optionally save) the metrics.
+
+    Example: rnnkit evaluate runs/ner --data test.conll --out runs/ner/test_metrics.json
+    """
+    from .tasks import Classifier, Forecaster, LanguageModel, Tagger, Translator
+    from .tasks.base import check_writable
+    from .tasks.classify import read_examples
+
+    target = check_writable(out, overwrite)
+    task = _load(run)
+    if isinstance(task, Translator):
+        if src is None or tgt is None:
+            raise ValueError("translate models are evaluated on --src and --tgt files")
+        from .data.readers import read_parallel
+
+        metrics = task.evaluate(read_parallel(src, tgt, task.cfg.encoding), beam)
+    else:
+        if data is None and not files:
+            raise ValueError("give --data with the labelled data to evaluate on")
+        if isinstance(task, Forecaster):
+            metrics = task.evaluate(data, part)
+        elif isinstance(task, Classifier):
+            metrics = task.evaluate(*read_examples(data if data is not None else list(files), task.cfg))
+        elif isinstance(task, Tagger):
+            metrics = task.evaluate(data)
+        elif isinstance(task, LanguageModel):
+            from .data.readers import read_text
+
+            metrics = task.evaluate(read_text(data, task.cfg.encoding))
+        else:  # pragma: no cover - every task is handled above
+            raise ValueError(f"evaluate does not know task {task.name!r}")
+    print_metrics(f"{task.name}: {run}", metrics)
+    if target is not None:
+        save_json(target, metrics)
+        console.print(f"wrote {target}")
+
+
+@app.command()
+@friendly
+def predict(
+    run: Path = typer.Argument(..., help="run directory made by 'rnnkit train'"),
+    data: Path = DATA,
+    out: Path = WRITE,
+    plot: Path = typer.Option(None, help="forecast: also draw history and forecast to this PNG"),
+    text: bool = typer.Option(False, "--text", help="tag: input is plain text, one sentence per line"),
+    column: str = typer.Option(None, help="classify: text column of a CSV input"),
+    beam: int = typer.Option(None, help="translate: beam size"),
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Predict with a trained model: forecasts (CSV), labels (CSV), tags (CoNLL) or translations (text).
+
+    Example: rnnkit predict runs/sales --data new.csv --out forecast.csv --plot forecast.png
+    """
+    from .tasks import Classifier, Forecaster, LanguageModel, Tagger, Translator
+    from .tasks.base import check_writable
+
+    if data is None:
+        raise ValueError("give --data with the input to predict on")
+    target, picture = check_writable(out, overwrite), check_writable(plot, overwrite)
+    task = _load(run)
+    if isinstance(task, Forecaster):
+        table = task.predict(data)
+        lines = table.to_csv(index=False)
+        if picture is not None:
+            _plot_prediction(task, data, table, picture)
+    elif isinstance(task, Classifier):
+        texts = task.read_texts(data, column or task.cfg.text_column, task.cfg.encoding)
+        probs = task.predict_proba(texts)
+        import pandas as pd
+
+        table = pd.DataFrame({"text": texts, "label": [task.labels[i] for i in probs.argmax(1)]})
+        for j, name in enumerate(task.labels):
+            table[f"p_{name}"] = probs[:, j]
+        lines = table.to_csv(index=False)
+    elif isinstance(task, Tagger):
+        sentences = task.read_tokens(data, "text" if text else "conll")
+        tags = task.predict(sentences)
+        lines = "\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s, ts)) for s, ts in zip(sentences, tags)) + "\n"
+    elif isinstance(task, Translator):
+        lines = "\n".join(task.translate(task.read_sources(data), beam)) + "\n"
+    elif isinstance(task, LanguageModel):
+        raise ValueError("a language model generates text: use 'rnnkit generate' (or 'rnnkit evaluate' on a text)")
+    else:  # pragma: no cover
+        raise ValueError(f"predict does not know task {task.name!r}")
+    if target is None:
+        console.print(lines, end="", markup=False, highlight=False)
+    else:
+        target.write_text(lines, encoding="utf-8")
+        console.print(f"wrote {target}")
+
+
+def _plot_prediction(task, data: Path, table, picture: Path) -> None:
+    from .data.timeseries import parse_times, read_table
+    from .plots import plot_forecast
+
+    cfg = task.cfg.series
+    frame = parse_times(read_table(data, encoding=task.cfg.encoding), cfg)
+    frame = frame[frame[cfg.target].notna().all(axis=1)].tail(3 * cfg.timestep)
+    name = cfg.target[0]
+    x = frame[cfg.time_column] if cfg.time_column else range(len(frame))
+    fx = table[cfg.time_column] if cfg.time_column else range(len(frame), len(frame) + len(table))
+    low = high = None
+    if task.cfg.quantiles:
+        low, high = table[f"{name}_q{task.cfg.quantiles[0]:g}"], table[f"{name}_q{task.cfg.quantiles[-1]:g}"]
+    plot_forecast(x, frame[name], fx, table[name], low, high, picture, title=f"{name}: forecast")
+    console.print(f"wrote {picture}")
+
+
+@app.command()
+@friendly
+def generate(
+    run: Path = typer.Argument(..., help="run directory of a language model"),
+    prompt: str = typer.Option("", help="text to continue"),
+    length: int = typer.Option(200, help="tokens to generate"),
+    temperature: float = typer.Option(1.0, help="sampling temperature; 0 = greedy"),
+    top_k: int = typer.Option(None, "--top-k", help="sample among the k most likely tokens"),
+    top_p: float = typer.Option(None, "--top-p", help="nucleus sampling mass"),
+    seed: int = typer.Option(None, help="seed for reproducible samples"),
+    out: Path = WRITE,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Generate text with a trained language model (one-to-many use of a many-to-many model).
+
+    Example: rnnkit generate runs/book --prompt "ROMEO:" --length 400 --temperature 0.8
+    """
+    from .decoding import SamplingConfig
+    from .tasks import LanguageModel
+    from .tasks.base import check_writable
+
+    target = check_writable(out, overwrite)
+    task = _load(run)
+    if not isinstance(task, LanguageModel):
+        raise ValueError(f"{run} holds a {task.name!r} model; generate needs a language model ('rnnkit train lm')")
+    text = task.generate(prompt, length, SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p), seed)
+    if target is None:
+        console.print(text, markup=False, highlight=False)
+    else:
+        target.write_text(text + "\n", encoding="utf-8")
+        console.print(f"wrote {target}")
+
+
+@app.command()
+@friendly
 def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="where the demo forecaster is saved"),
     timestep: int = typer.Option(100, help="sequence length T of the adding problem"),
     seed: int = typer.Option(0, help="seed for weights and data"),
+    skip_memory: bool = typer.Option(False, "--skip-memory", help="only the forecasting part"),
 ) -> None:
-    """Train RNN, LSTM, GRU and minGRU on the adding problem and compare what they remember.
+    """The tour on built-in data: forecast CO2 (vs seasonal naive), reload and predict; then which cells remember.
 
-    Example: rnnkit demo --timestep 100
+    Example: rnnkit demo --out runs/demo
     """
-    from .demo import MemoryDemoConfig, run_memory_demo
+    from .demo import MemoryDemoConfig, run_forecast_demo, run_memory_demo
 
     if timestep < 2:
-        raise typer.BadParameter(f"timestep must be >= 2, got {timestep}")
-    run_memory_demo(MemoryDemoConfig(timestep=timestep, seed=seed))
+        raise ValueError(f"timestep must be >= 2, got {timestep}")
+    run_forecast_demo(out, seed=seed)
+    if not skip_memory:
+        run_memory_demo(MemoryDemoConfig(timestep=timestep, seed=seed))
+
+
+@app.command()
+@friendly
+def info(run: Path = typer.Argument(..., help="run directory")) -> None:
+    """Show what a run holds: task, configuration and saved metrics.
+
+    Example: rnnkit info runs/sales
+    """
+    from .tasks.base import model_dir
+    from .training.checkpoint import read_config
+
+    cfg = read_config(model_dir(run))
+    console.print_json(json.dumps({"task": cfg["task"], "config": cfg["config"]}))
+    metrics = Path(run) / "metrics.json"
+    if metrics.is_file():
+        print_metrics("metrics.json", json.loads(metrics.read_text()))
 
 
 if __name__ == "__main__":

@@ -167,7 +167,8 @@ def _check_columns(frame: pd.DataFrame, cfg: SeriesConfig) -> None:
             raise ValueError(f"column {col!r} is not numeric (values like {sample}); choose numeric target/covariates")
 
 
-def _handle_missing(frame: pd.DataFrame, columns: list[str], policy: str) -> pd.DataFrame:
+def handle_missing(frame: pd.DataFrame, columns: list[str], policy: str) -> pd.DataFrame:
+    """Apply the missing-value policy (``error``, ``interpolate``, ``ffill``) to ``columns``."""
     missing = frame[columns].isna()
     if not missing.to_numpy().any():
         return frame
@@ -233,11 +234,14 @@ class SeriesData:
     future_columns: list[str]
 
     def windows(self, part: str) -> WindowDataset:
-        """Windows whose targets lie in ``train``, ``val`` or ``test``; inputs may reach back before the border."""
-        if part not in ("train", "val", "test"):
-            raise ValueError(f"part must be 'train', 'val' or 'test', got {part!r}")
-        start = {"train": 0, "val": self.borders[0], "test": self.borders[1]}[part]
-        stop = {"train": self.borders[0], "val": self.borders[1], "test": self.borders[2]}[part]
+        """Windows whose targets lie in ``train``, ``val``, ``test`` (inputs may reach back before the border)
+        or anywhere (``all``)."""
+        if part not in ("train", "val", "test", "all"):
+            raise ValueError(f"part must be 'train', 'val', 'test' or 'all', got {part!r}")
+        start = {"train": 0, "val": self.borders[0], "test": self.borders[1], "all": 0}[part]
+        stop = {"train": self.borders[0], "val": self.borders[1], "test": self.borders[2], "all": len(self.values)}[
+            part
+        ]
         L, H = self.cfg.timestep, self.cfg.horizon
         first_target = max(start, L)  # a window needs `timestep` rows before its first target
         starts = np.arange(first_target - L, stop - H - L + 1, self.cfg.stride)
@@ -277,34 +281,27 @@ class WindowDataset(Dataset):
         return x, f, y
 
 
-def prepare_series(
-    source: str | Path | pd.DataFrame, cfg: SeriesConfig, *, scaler: Scaler | None = None, encoding: str = "utf-8"
-) -> SeriesData:
-    """Read, check, order, fill, split and scale a series. Pass a fitted ``scaler`` to reuse it (prediction)."""
-    frame = read_table(source, encoding=encoding)
+def parse_times(frame: pd.DataFrame, cfg: SeriesConfig) -> pd.DataFrame:
+    """Check the columns, parse and sort by the time column (duplicates are an error)."""
     _check_columns(frame, cfg)
-    times = None
-    if cfg.time_column:
-        try:
-            parsed = pd.to_datetime(frame[cfg.time_column])
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"time column {cfg.time_column!r} could not be parsed as dates ({exc})") from None
-        if parsed.duplicated().any():
-            dup = parsed[parsed.duplicated()].iloc[0]
-            raise ValueError(f"time column {cfg.time_column!r} has duplicate timestamps (first: {dup})")
-        frame = frame.assign(**{cfg.time_column: parsed}).sort_values(cfg.time_column).reset_index(drop=True)
-        times = frame[cfg.time_column]
+    if not cfg.time_column:
+        return frame.reset_index(drop=True)
+    try:
+        parsed = pd.to_datetime(frame[cfg.time_column])
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"time column {cfg.time_column!r} could not be parsed as dates ({exc})") from None
+    if parsed.duplicated().any():
+        dup = parsed[parsed.duplicated()].iloc[0]
+        raise ValueError(f"time column {cfg.time_column!r} has duplicate timestamps (first: {dup})")
+    return frame.assign(**{cfg.time_column: parsed}).sort_values(cfg.time_column).reset_index(drop=True)
+
+
+def encode(frame: pd.DataFrame, cfg: SeriesConfig, scaler: Scaler) -> tuple[np.ndarray, list[str], list[str]]:
+    """Scaled model inputs ``(N, F)`` (targets first), their column names, and the known-future column names."""
     numeric = list(dict.fromkeys([*cfg.target, *cfg.past_covariates, *cfg.future_covariates]))
-    frame = _handle_missing(frame, numeric, cfg.missing)
-    if len(frame) < cfg.timestep + cfg.horizon:
-        raise ValueError(
-            f"the series has {len(frame)} rows, fewer than timestep + horizon = {cfg.timestep + cfg.horizon}: "
-            "no window fits"
-        )
-    borders = _borders(len(frame), cfg)
     calendar_cols: list[str] = []
-    if times is not None and cfg.calendar:
-        calendar = _calendar(times, cfg.calendar)
+    if cfg.calendar and cfg.time_column:
+        calendar = _calendar(frame[cfg.time_column], cfg.calendar)
         clash = [c for c in calendar.columns if c in frame.columns]
         if clash:
             raise ValueError(f"calendar feature column(s) {clash} clash with columns of the table; rename those")
@@ -312,17 +309,33 @@ def prepare_series(
         calendar_cols = list(calendar.columns)
     future_cols = [*cfg.future_covariates, *calendar_cols]
     input_cols = list(dict.fromkeys([*cfg.target, *cfg.past_covariates, *future_cols]))
-    scaled_cols = list(dict.fromkeys([*cfg.target, *cfg.past_covariates, *cfg.future_covariates]))
-    if scaler is None:
-        scaler = Scaler.fit(cfg.scaler, frame.loc[: borders[0] - 1, scaled_cols])
     table = frame[input_cols].to_numpy(dtype=np.float64).copy()
     for j, col in enumerate(input_cols):
-        if col in scaled_cols:
+        if col in numeric:
             table[:, j] = scaler.transform(table[:, j : j + 1], [col])[:, 0]
-    values = table
+    return table, input_cols, future_cols
+
+
+def prepare_series(
+    source: str | Path | pd.DataFrame, cfg: SeriesConfig, *, scaler: Scaler | None = None, encoding: str = "utf-8"
+) -> SeriesData:
+    """Read, check, order, fill, split and scale a series. Pass a fitted ``scaler`` to reuse it (evaluation)."""
+    frame = parse_times(read_table(source, encoding=encoding), cfg)
+    numeric = list(dict.fromkeys([*cfg.target, *cfg.past_covariates, *cfg.future_covariates]))
+    frame = handle_missing(frame, numeric, cfg.missing)
+    if len(frame) < cfg.timestep + cfg.horizon:
+        raise ValueError(
+            f"the series has {len(frame)} rows, fewer than timestep + horizon = {cfg.timestep + cfg.horizon}: "
+            "no window fits"
+        )
+    borders = _borders(len(frame), cfg)
+    if scaler is None:
+        scaler = Scaler.fit(cfg.scaler, frame.loc[: borders[0] - 1, numeric])
+    table, input_cols, future_cols = encode(frame, cfg, scaler)
     future = table[:, [input_cols.index(c) for c in future_cols]]
     targets = table[:, [input_cols.index(c) for c in cfg.target]]
-    return SeriesData(cfg, values, future, targets, times, borders, scaler, input_cols, future_cols)
+    times = frame[cfg.time_column] if cfg.time_column else None
+    return SeriesData(cfg, table, future, targets, times, borders, scaler, input_cols, future_cols)
 
 
 def save_scaler(scaler: Scaler, path: str | Path) -> None:

@@ -296,7 +296,7 @@ class Trainer:
     def _loop(self, train: Iterable, val: Iterable | None, resumed: bool) -> None:
         cfg, st = self.cfg, self.state
         rng_after_skip = self._pending_rng if resumed else None
-        progress = self._progress()
+        progress = self._progress(train)
         try:
             while st.epoch < cfg.epochs and not self._done():
                 _set_epoch(train, st.epoch)
@@ -365,7 +365,7 @@ class Trainer:
         np.random.seed(seed)
         torch.manual_seed(seed)
 
-    def _progress(self) -> Any:
+    def _progress(self, train: Iterable) -> Any:
         if not (self.cfg.progress and self.dist.is_main):
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -379,6 +379,15 @@ class Trainer:
             transient=False,
         )
         total = self.cfg.max_steps
+        if total is None:
+            try:
+                per_epoch = len(train)  # type: ignore[arg-type]
+                chunks = 1
+                if self.cfg.tbptt and isinstance(getattr(train, "timestep", None), int):
+                    chunks = -(-train.timestep // self.cfg.tbptt)  # type: ignore[attr-defined]
+                total = self.cfg.epochs * per_epoch * chunks
+            except TypeError:
+                total = None
         progress.add_task("train", total=total, completed=self.state.step, info="")
         progress.start()
         return progress

@@ -1,0 +1,116 @@
+"""Shared pieces of the command line: error handling, config files with flag overrides, printing results."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import from_dict, replace, to_dict
+
+console = Console()
+err_console = Console(stderr=True)
+STATE = {"debug": False}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Turn expected failures into one line on stderr and a non-zero exit (full traceback with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt as exc:
+            if STATE["debug"]:
+                raise
+            err_console.print(f"[yellow]interrupted[/]: {exc or 'stopped by the user'}")
+            raise typer.Exit(130) from None
+        except (
+            ValueError,
+            FileNotFoundError,
+            IsADirectoryError,
+            PermissionError,
+            FloatingPointError,
+            UnicodeDecodeError,
+        ) as exc:
+            if STATE["debug"]:
+                raise
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            err_console.print(f"[bold red]error[/]: {message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def build_config(cls: type, config_file: Path | None, overrides: dict[str, Any]) -> Any:
+    """Defaults, then the config file (YAML/JSON), then the flags that were given (dotted keys)."""
+    data: dict[str, Any] = to_dict(cls())
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ValueError(f"config file {config_file} does not exist")
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(config_file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{config_file}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{config_file}: expected a mapping of options at the top level")
+        data = _merge(data, loaded)
+    cfg = from_dict(cls, data, where=str(config_file) if config_file else cls.__name__)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(cfg, **given) if given else cfg
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not key.endswith("options"):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def print_metrics(title: str, metrics: dict[str, Any]) -> None:
+    """A table of (possibly nested) metrics."""
+    table = Table(title=title, show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+
+    def rows(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                rows(f"{prefix}{k}." if isinstance(v, dict) else f"{prefix}{k}", v)
+        else:
+            table.add_row(prefix, f"{value:.4f}" if isinstance(value, float) else str(value))
+
+    rows("", metrics)
+    console.print(table)
+
+
+def save_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, default=float) + "\n")
+
+
+def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{name}: expected comma-separated numbers like 0.1,0.5,0.9, got {text!r}") from None
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
