@@ -12,6 +12,7 @@ A run directory (``--out``) holds:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 from collections.abc import Callable, Iterable
@@ -20,8 +21,10 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from ..config import from_dict, to_dict
+from ..data.batching import BucketBatchSampler, pad_collate
 from ..training.checkpoint import WEIGHTS, load_weights, read_config, save_checkpoint
 from ..training.trainer import Trainer, TrainerConfig, TrainState
 
@@ -135,6 +138,17 @@ class Task:
 
         plot_training(out / "metrics.csv", out / "loss.png")
         return state
+
+
+def bucket_loader(
+    data: list, batch_size: int, *, shuffle: bool, seed: int = 0, pad: int = 0, sequences: tuple[int, ...] = (0,)
+) -> DataLoader:
+    """Padded batches of similar-length examples; ``example[0]`` is the sequence whose length groups them and the
+    fields in ``sequences`` are padded (see :func:`rnnkit.data.batching.pad_collate`)."""
+    sampler = BucketBatchSampler([len(x[0]) for x in data], batch_size, shuffle=shuffle, seed=seed)
+    return DataLoader(
+        data, batch_sampler=sampler, collate_fn=functools.partial(pad_collate, pad=pad, sequences=sequences)
+    )
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

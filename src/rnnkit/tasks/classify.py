@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from ..data.batching import BucketBatchSampler, pad_collate
 from ..data.readers import read_labelled_csv, read_labelled_files, read_lines
 from ..data.text import Vocab, make_tokenizer, tokenizer_from_json
 from ..layers.heads import HeadConfig
@@ -22,7 +20,7 @@ from ..topologies.base import RNNConfig
 from ..topologies.many_to_one import ManyToOne, ManyToOneConfig
 from ..training.distributed import unwrap
 from ..training.trainer import TrainerConfig
-from .base import Task, prepare_out, set_seed, write_json
+from .base import Task, bucket_loader, prepare_out, set_seed, write_json
 
 
 @dataclass
@@ -107,8 +105,7 @@ class Classifier(Task):
         return [(ids, index[y]) for ids, y in zip(self.encode(texts), labels)]
 
     def _loader(self, data: list, shuffle: bool, seed: int = 0) -> DataLoader:
-        sampler = BucketBatchSampler([len(x) for x, _ in data], self.cfg.batch_size, shuffle=shuffle, seed=seed)
-        return DataLoader(data, batch_sampler=sampler, collate_fn=partial(pad_collate, pad=self.vocab.pad))
+        return bucket_loader(data, self.cfg.batch_size, shuffle=shuffle, seed=seed, pad=self.vocab.pad)
 
     # ---- training ------------------------------------------------------------------------------------------
     @classmethod

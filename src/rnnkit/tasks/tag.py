@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,6 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from ..data.batching import BucketBatchSampler, pad_collate
 from ..data.readers import Sentence, read_conll, read_lines
 from ..data.text import Vocab
 from ..layers.heads import HeadConfig
@@ -21,7 +19,7 @@ from ..topologies.base import RNNConfig
 from ..topologies.many_to_many import ManyToMany, ManyToManyConfig
 from ..training.distributed import unwrap
 from ..training.trainer import TrainerConfig
-from .base import Task, prepare_out, set_seed, write_json
+from .base import Task, bucket_loader, prepare_out, set_seed, write_json
 
 
 @dataclass
@@ -101,8 +99,7 @@ class Tagger(Task):
         return [(self.vocab.encode(self._norm(s.tokens)), [index[t] for t in s.tags]) for s in sentences]
 
     def _loader(self, data: list, shuffle: bool, seed: int = 0) -> DataLoader:
-        sampler = BucketBatchSampler([len(x) for x, _ in data], self.cfg.batch_size, shuffle=shuffle, seed=seed)
-        return DataLoader(data, batch_sampler=sampler, collate_fn=partial(pad_collate, pad=0, sequences=(0, 1)))
+        return bucket_loader(data, self.cfg.batch_size, shuffle=shuffle, seed=seed, sequences=(0, 1))
 
     @classmethod
     def train(

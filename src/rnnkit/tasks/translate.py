@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from ..data.batching import BucketBatchSampler, pad_collate
+from ..data.batching import pad_collate
 from ..data.readers import read_lines, read_parallel
 from ..data.text import Vocab, make_tokenizer, tokenizer_from_json
 from ..metrics import bleu
@@ -20,7 +19,7 @@ from ..topologies.base import RNNConfig
 from ..topologies.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
 from ..training.distributed import unwrap
 from ..training.trainer import TrainerConfig
-from .base import Task, prepare_out, set_seed, write_json
+from .base import Task, bucket_loader, prepare_out, set_seed, write_json
 
 
 @dataclass
@@ -114,8 +113,7 @@ class Translator(Task):
         return out
 
     def _loader(self, data: list, shuffle: bool, seed: int = 0) -> DataLoader:
-        sampler = BucketBatchSampler([len(s) for s, _ in data], self.cfg.batch_size, shuffle=shuffle, seed=seed)
-        return DataLoader(data, batch_sampler=sampler, collate_fn=partial(pad_collate, pad=Vocab.pad, sequences=(0, 1)))
+        return bucket_loader(data, self.cfg.batch_size, shuffle=shuffle, seed=seed, pad=Vocab.pad, sequences=(0, 1))
 
     @classmethod
     def train(
