@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import rnnkit
@@ -26,6 +27,9 @@ def test_mr_slice_end_to_end(slices, tmp_path):
     task, metrics = Classifier.train(cfg, files, tmp_path / "mr", test=[slices["mr_test.pos"], slices["mr_test.neg"]])
     assert set(metrics) == {"val", "test"} and metrics["test"]["n"] == 100
     assert 0 <= metrics["test"]["accuracy"] <= 1 and task.labels == ["neg", "pos"]
+    table = pd.read_csv(tmp_path / "mr" / "predictions.csv")
+    assert list(table.columns) == ["text", "gold", "label", "p_neg", "p_pos"] and len(table) == 100
+    assert (table["gold"] == table["label"]).mean() == pytest.approx(metrics["test"]["accuracy"])
     texts = ["a gorgeous , witty , seductive movie .", "the plot is nothing but boilerplate clichés ."]
     probs = task.predict_proba(texts)
     assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1)

@@ -30,6 +30,11 @@ def test_builtin_co2_train_evaluate_predict_reload(tmp_path):
     assert {"mae", "mase"} <= set(metrics["seasonal_naive"])
     for name in ("model/config.json", "model/model.safetensors", "metrics.json", "loss.png", "forecast.png"):
         assert (tmp_path / "run" / name).is_file(), name
+    table = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    assert list(table.columns) == ["origin", "time", "step", "co2_actual", "co2", "co2_q0.1", "co2_q0.5", "co2_q0.9"]
+    assert len(table) == metrics["windows"] * 6
+    mae = (table["co2"] - table["co2_actual"]).abs().mean()
+    assert mae == pytest.approx(metrics["model"]["mae"], rel=1e-5)
     forecast = task.predict(co2_monthly())
     assert list(forecast.columns) == ["month", "co2", "co2_q0.1", "co2_q0.5", "co2_q0.9"] and len(forecast) == 6
     assert forecast["month"].iloc[0] == pd.Timestamp("2002-01-01") and forecast["month"].iloc[-1] == pd.Timestamp(

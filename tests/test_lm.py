@@ -23,6 +23,7 @@ def test_char_lm_end_to_end(slices, tmp_path):
     val = metrics["val"]
     assert val["bpc"] == pytest.approx(val["loss"] / 0.6931471805599453, rel=0.05)
     assert val["bpc"] < 4.5, "after two epochs a char model beats uniform guessing over ~60 characters (5.9 bits)"
+    assert len((tmp_path / "lm" / "samples.txt").read_text()) > 400
     text = task.generate("ROMEO:", 60, SamplingConfig(temperature=0.8), seed=0)
     assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 60
     again = rnnkit.load(tmp_path / "lm")

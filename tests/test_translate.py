@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import rnnkit
 from rnnkit.tasks.translate import TranslateConfig, Translator
@@ -23,6 +24,8 @@ def test_multi30k_slice_end_to_end(slices, tmp_path):
         cfg, slices["train.de"], slices["train.en"], tmp_path / "mt", dev=(slices["val.de"], slices["val.en"])
     )
     assert 0 <= metrics["val"]["bleu"] <= 100 and metrics["val"]["n"] == 40
+    rows = [json.loads(line) for line in (tmp_path / "mt" / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 40 and set(rows[0]) == {"source", "reference", "translation"}
     sources = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee."]
     out = task.translate(sources)
     assert len(out) == 2 and all(isinstance(t, str) for t in out)

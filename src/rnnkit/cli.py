@@ -116,17 +116,10 @@ def predict(
             _plot_prediction(task, data, table, picture)
     elif isinstance(task, Classifier):
         texts = task.read_texts(data, column or task.cfg.text_column, task.cfg.encoding)
-        probs = task.predict_proba(texts)
-        import pandas as pd
-
-        table = pd.DataFrame({"text": texts, "label": [task.labels[i] for i in probs.argmax(1)]})
-        for j, name in enumerate(task.labels):
-            table[f"p_{name}"] = probs[:, j]
-        lines = table.to_csv(index=False)
+        lines = task.prediction_table(texts).to_csv(index=False)
     elif isinstance(task, Tagger):
         sentences = task.read_tokens(data, "text" if text else "conll")
-        tags = task.predict(sentences)
-        lines = "\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s, ts)) for s, ts in zip(sentences, tags)) + "\n"
+        lines = task.to_conll(sentences, task.predict(sentences))
     elif isinstance(task, Translator):
         lines = "\n".join(task.translate(task.read_sources(data), beam)) + "\n"
     elif isinstance(task, LanguageModel):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
@@ -166,6 +167,7 @@ class Classifier(Task):
         for part in ("val", "test"):
             if split.get(part) and split[part][0]:
                 metrics[part] = task.evaluate(*split[part])
+                task.prediction_table(*split[part]).to_csv(out / "predictions.csv", index=False)  # test wins
         write_json(out / "metrics.json", metrics)
         return task, metrics
 
@@ -202,6 +204,17 @@ class Classifier(Task):
 
     def predict(self, texts: list[str]) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(texts).argmax(1)]
+
+    def prediction_table(self, texts: list[str], labels: list[str] | None = None) -> pd.DataFrame:
+        """Texts, (gold labels,) predicted labels and the probability of each label."""
+        probs = self.predict_proba(texts)
+        table = pd.DataFrame({"text": texts})
+        if labels is not None:
+            table["gold"] = labels
+        table["label"] = [self.labels[i] for i in probs.argmax(1)]
+        for j, name in enumerate(self.labels):
+            table[f"p_{name}"] = probs[:, j]
+        return table
 
     @staticmethod
     def read_texts(path: str | Path, column: str, encoding: str) -> list[str]:

@@ -170,6 +170,7 @@ class Forecaster(Task):
         has_test = prepared.borders[2] > prepared.borders[1]
         metrics = task.evaluate_prepared(prepared, "test" if has_test else "val" if has_val else "train")
         write_json(out / "metrics.json", metrics)
+        task.window_predictions(prepared, metrics["part"]).to_csv(out / "predictions.csv", index=False)
         task.plot_window(prepared, out / "forecast.png")
         return task, metrics
 
@@ -215,6 +216,27 @@ class Forecaster(Task):
             result["model"]["quantile_loss"] = quantile_loss(y_u, q, self.cfg.quantiles)
             result["model"]["interval_coverage"] = float(np.mean((y_u >= q[..., 0]) & (y_u <= q[..., -1])))
         return result
+
+    def window_predictions(self, prepared: SeriesData, part: str) -> pd.DataFrame:
+        """One row per window and horizon step of ``part``: when the forecast was made, for when, the actual
+        value, the forecast and (with quantiles) the interval, in the data's units."""
+        ds = prepared.windows(part)
+        _, pred, y = self._run(ds)
+        T, H = self.cfg.series.timestep, self.cfg.series.horizon
+        times = prepared.times.to_numpy() if prepared.times is not None else np.arange(len(prepared.values))
+        origin = np.repeat(times[ds.starts + T - 1], H)
+        target_idx = (ds.starts[:, None] + T + np.arange(H)[None, :]).reshape(-1)
+        table = pd.DataFrame(
+            {"origin": origin, "time": times[target_idx], "step": np.tile(np.arange(1, H + 1), len(ds))}
+        )
+        actual, point = self._unscale(y), self._unscale(self.model.point(pred))
+        q = self._unscale(pred) if self.cfg.quantiles else None
+        for j, name in enumerate(self.cfg.series.target):
+            table[f"{name}_actual"] = actual[:, :, j].reshape(-1)
+            table[name] = point[:, :, j].reshape(-1)
+            for k, level in enumerate(self.cfg.quantiles or ()):
+                table[f"{name}_q{level:g}"] = q[:, :, j, k].reshape(-1)  # type: ignore[index]
+        return table
 
     @torch.no_grad()
     def predict(self, data: str | Path | pd.DataFrame) -> pd.DataFrame:

@@ -119,6 +119,11 @@ class LanguageModel(Task):
         task.fit(train, val, cls.loss_fn, out, trainer_cfg, evaluate_fn=evaluate_fn, resume=resume)
         metrics = {"val": task._score(val)} if val is not None else {}
         write_json(out / "metrics.json", metrics)
+        prompt = (val_text or train_text)[:40]
+        sample = task.generate(prompt, 400, SamplingConfig(temperature=0.8), seed=cfg.trainer.seed)
+        (out / "samples.txt").write_text(
+            f"# prompt: the first 40 characters of the validation text; temperature 0.8\n{sample}\n"
+        )
         return task, metrics
 
     def _val_streams(self, text: str) -> StreamBatches:

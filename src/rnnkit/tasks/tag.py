@@ -150,8 +150,14 @@ class Tagger(Task):
         metrics: dict[str, Any] = {}
         if val:
             metrics["val"] = task.evaluate(val)
+        held_out = read_sentences(test, cfg) if test is not None else val
         if test is not None:
-            metrics["test"] = task.evaluate(read_sentences(test, cfg))
+            metrics["test"] = task.evaluate(held_out)
+        if held_out:
+            tokens = [s.tokens for s in held_out]
+            (out / "predictions.conll").write_text(
+                task.to_conll(tokens, task.predict(tokens), [s.tags for s in held_out])
+            )
         write_json(out / "metrics.json", metrics)
         return task, metrics
 
@@ -186,6 +192,15 @@ class Tagger(Task):
             for b, n in enumerate(lengths.tolist()):
                 out[int(idx[b, 0])] = [self.tags[i] for i in best[b, :n].tolist()]
         return [tags[: len(toks)] for tags, toks in zip(out, sentences)]
+
+    @staticmethod
+    def to_conll(sentences: list[list[str]], tags: list[list[str]], gold: list[list[str]] | None = None) -> str:
+        """CoNLL text: ``token [gold] predicted`` per line, tab-separated, a blank line between sentences."""
+        blocks = []
+        for i, (toks, pred) in enumerate(zip(sentences, tags)):
+            cols = [toks, gold[i], pred] if gold is not None else [toks, pred]
+            blocks.append("\n".join("\t".join(row) for row in zip(*cols)))
+        return "\n\n".join(blocks) + "\n"
 
     def read_tokens(self, path: str | Path, fmt: str = "conll") -> list[list[str]]:
         """Sentences to tag: CoNLL (``fmt="conll"``: the token column) or plain text (``fmt="text"``: one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,9 +161,12 @@ class Translator(Task):
             cfg.trainer,
             resume=resume,
         )
-        metrics = {"val": task.evaluate(val)}
-        if test is not None:
-            metrics["test"] = task.evaluate(read_parallel(*test, cfg.encoding))
+        metrics, hyps = {}, []
+        for part, data in (("val", val), ("test", read_parallel(*test, cfg.encoding) if test is not None else None)):
+            if data:
+                metrics[part], hyps = task.score(data)
+                rows = [{"source": s, "reference": t, "translation": h} for (s, t), h in zip(data, hyps)]
+                (out / "predictions.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         write_json(out / "metrics.json", metrics)
         return task, metrics
 
@@ -186,6 +190,10 @@ class Translator(Task):
 
     def evaluate(self, pairs: list[tuple[str, str]], beam_size: int | None = None) -> dict[str, float]:
         """Corpus BLEU (sacrebleu) of the translations against the references, and the teacher-forced loss."""
+        return self.score(pairs, beam_size)[0]
+
+    def score(self, pairs: list[tuple[str, str]], beam_size: int | None = None) -> tuple[dict[str, float], list[str]]:
+        """:meth:`evaluate`'s metrics and the translations they scored."""
         hyps = self.translate([s for s, _ in pairs], beam_size)
         refs = [self._prep(t) for _, t in pairs]
         loss, n = 0.0, 0
@@ -193,7 +201,7 @@ class Translator(Task):
             for x, x_len, y, _ in self._loader(self._pairs(pairs, None), False):
                 loss += float(self.model.loss(self.model(x, x_len, y[:, :-1]), y[:, 1:])) * len(x)
                 n += len(x)
-        return {"bleu": bleu(hyps, refs), "loss": loss / max(n, 1), "n": len(pairs)}
+        return {"bleu": bleu(hyps, refs), "loss": loss / max(n, 1), "n": len(pairs)}, hyps
 
     def read_sources(self, path: str | Path) -> list[str]:
         return read_lines(path, self.cfg.encoding)
