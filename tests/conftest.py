@@ -14,9 +14,8 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
-@pytest.fixture
-def data_dir() -> Path:
-    """../shared/data (or $RNNKIT_DATA); skips without it, but fails under CI=true where it must exist."""
+def _data_root() -> Path:
+    """$RNNKIT_DATA or ../shared/data next to the project; skips without it, but fails under CI=true."""
     root = Path(os.environ.get("RNNKIT_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     if not root.is_dir():
         if os.environ.get("CI", "").lower() == "true":
@@ -25,16 +24,17 @@ def data_dir() -> Path:
     return root
 
 
+@pytest.fixture
+def data_dir() -> Path:
+    return _data_root()
+
+
 @pytest.fixture(scope="session")
 def slices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Small slices of ../shared/data written to a temp dir (the data itself is never copied into the repo)."""
     import gzip
 
-    root = Path(os.environ.get("RNNKIT_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    if not root.is_dir():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but the data directory {root} is missing (set RNNKIT_DATA)")
-        pytest.skip(f"real data not found at {root} (set RNNKIT_DATA)")
+    root = _data_root()
     out = tmp_path_factory.mktemp("slices")
     for side in ("pos", "neg"):
         lines = [ln for ln in (root / "mr_polarity" / f"rt-polarity.{side}").read_bytes().split(b"\n") if ln.strip()]

@@ -110,6 +110,10 @@ def run_memory_demo(cfg: MemoryDemoConfig | None = None, console: Console | None
         f"Predicting the mean scores MSE {ADDING_BASELINE_MSE:.3f}."
     )
     val = adding_problem(1000, cfg.timestep, generator=torch.Generator().manual_seed(cfg.seed + 10_000))
+    from . import _ext
+
+    with console.status("loading rnnkit's C++ kernels (compiled on the first run only, about a minute)"):
+        _ext.load()  # so that minGRU's time below is training, not compiling
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
