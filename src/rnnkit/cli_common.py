@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -110,7 +109,3 @@ def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ValueError(f"{name}: expected comma-separated numbers like 0.1,0.5,0.9, got {text!r}") from None
-
-
-def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()

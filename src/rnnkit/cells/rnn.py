@@ -22,6 +22,7 @@ class RNNCell(Cell):
 
     kind: ClassVar[str] = "rnn_tanh"
     gates: ClassVar[int] = 1
+    default_nonlinearity: ClassVar[str] = "tanh"
 
     def __init__(
         self,
@@ -29,8 +30,9 @@ class RNNCell(Cell):
         hidden_size: int,
         bias: bool = True,
         init: CellInit | None = None,
-        nonlinearity: str = "tanh",
+        nonlinearity: str | None = None,
     ) -> None:
+        nonlinearity = nonlinearity or self.default_nonlinearity
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
@@ -53,13 +55,4 @@ class ReLURNNCell(RNNCell):
     """:class:`RNNCell` with ``nonlinearity="relu"`` (registry name ``rnn_relu``)."""
 
     kind: ClassVar[str] = "rnn_relu"
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        init: CellInit | None = None,
-        nonlinearity: str = "relu",
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, init, nonlinearity)
+    default_nonlinearity: ClassVar[str] = "relu"

@@ -11,7 +11,6 @@ A run directory (``--out``) holds:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import shutil
@@ -153,11 +152,6 @@ def bucket_loader(
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=float) + "\n")
-
-
-def trainer_config(cfg: Any) -> TrainerConfig:
-    """The TrainerConfig inside a task config (every task config has one, as ``trainer``)."""
-    return cfg.trainer if dataclasses.is_dataclass(cfg) else TrainerConfig()
 
 
 def set_seed(seed: int) -> None:
