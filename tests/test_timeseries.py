@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnkit.data.timeseries import Scaler, SeriesConfig, prepare_series
+from rnnkit.data.timeseries import Scaler, SeriesConfig, prepare_series, read_table
+from rnnkit.errors import cli_style
 
 
 def frame(n=40, nan_at=()):
@@ -135,3 +136,99 @@ def test_etth1_standard_split(data_dir):
     assert [len(data.windows(p)) for p in ("train", "val", "test")] == [8449, 2785, 2785]
     x, _, y = data.windows("test").tensors()
     assert x.shape == (2785, 96, 1) and y.shape == (2785, 96, 1)
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate"])
+def test_filling_never_looks_past_the_part(policy):
+    # train = rows 0..19, val = 20..29, test = 30..39; gaps at the very start, inside train, at the end of train
+    # (rows 18, 19) and at the end of val (row 29), in a target and a covariate
+    cfg = SeriesConfig(target="y", past_covariates=["temp"], timestep=3, train=0.5, val=0.25, missing=policy)
+    df = frame(nan_at=(0, 7, 18, 19, 29))
+    df.loc[[3, 19, 25], "temp"] = np.nan
+    base = prepare_series(df, cfg)
+    raw = prepare_series(df, SeriesConfig(**{**cfg.__dict__, "scaler": "none"}))
+    y = raw.targets[:, 0]
+    assert y[0] == 1.0, "a leading gap is back-filled from the first value of the same part"
+    assert y[7] == (7.0 if policy == "interpolate" else 6.0)
+    assert y[18] == y[19] == 17.0, "a trailing gap of the train part is forward-filled, never from row 20"
+    assert y[29] == 28.0, "the val part ends in a gap: forward-filled, not from the test rows"
+    assert raw.values[19, 1] == 180.0
+
+    later = df.copy()
+    later.loc[20:, "y"] = 500.0 + 7 * np.arange(20)  # includes row 20, right after train's trailing gap
+    later.loc[20:, "temp"] = -3.0 * np.arange(20)
+    changed = prepare_series(later, cfg)
+    assert changed.scaler == base.scaler
+    np.testing.assert_array_equal(changed.values[:20], base.values[:20])
+
+    test_only = df.copy()
+    test_only.loc[30:, ["y", "temp"]] = 1e4
+    changed = prepare_series(test_only, cfg)
+    assert changed.scaler == base.scaler
+    np.testing.assert_array_equal(changed.values[:30], base.values[:30])
+
+
+def test_hints_name_the_option_in_the_callers_words(tmp_path):
+    with pytest.raises(ValueError, match=r"pass missing='interpolate' or missing='ffill'"):
+        prepare_series(frame(nan_at=(5,)), SeriesConfig(target="y", timestep=3))
+    with cli_style(), pytest.raises(ValueError, match=r"pass --missing interpolate or --missing ffill"):
+        prepare_series(frame(nan_at=(5,)), SeriesConfig(target="y", timestep=3))
+
+    (tmp_path / "l1.csv").write_bytes(b"y,name\n1,caf\xe9\n")
+    with pytest.raises(ValueError, match=r"pass the file's encoding, e\.g\. encoding='latin-1'"):
+        read_table(tmp_path / "l1.csv")
+    with cli_style(), pytest.raises(ValueError, match=r"pass the file's encoding, e\.g\. --encoding latin-1"):
+        read_table(tmp_path / "l1.csv")
+
+    short = SeriesConfig(target="y", timestep=5, horizon=5, train=0.5, val=0.1)
+    with pytest.raises(ValueError, match=r"use a smaller timestep or horizon, or a larger val part"):
+        prepare_series(frame(), short).windows("val")
+    with cli_style(), pytest.raises(ValueError, match=r"use a smaller --timestep or --horizon, or a larger --val part"):
+        prepare_series(frame(), short).windows("val")
+    with cli_style(), pytest.raises(ValueError, match=r"no window fits; use a smaller --timestep or --horizon"):
+        prepare_series(frame(), SeriesConfig(target="y", timestep=30, horizon=20))
+    with cli_style(), pytest.raises(ValueError, match=r"--scaler must be 'standard', 'minmax' or 'none'"):
+        SeriesConfig(target="y", scaler="robust")
+
+
+def test_not_numeric_names_the_first_bad_row_and_value(tmp_path):
+    df = frame()
+    df["sales"] = [str(v) for v in range(40)]
+    df.loc[17, "sales"], df.loc[30, "sales"] = "1,234", "$5"
+    df.to_csv(tmp_path / "sales.csv", index=False)
+    with pytest.raises(ValueError) as err:
+        prepare_series(tmp_path / "sales.csv", SeriesConfig(target="sales", timestep=3))
+    assert str(err.value) == (
+        "column 'sales' is not numeric: row 17 has '1,234' (line 19 of "
+        f"{tmp_path / 'sales.csv'}); fix or remove it, or mark missing values as empty"
+    )
+    df.loc[17, "sales"] = "17"
+    df.loc[30, "sales"] = "line\nbreak"
+    with pytest.raises(ValueError) as err:
+        prepare_series(df, SeriesConfig(target="sales", timestep=3))
+    assert "\n" not in str(err.value)
+    assert str(err.value).startswith(r"column 'sales' is not numeric: row 30 (counting from 0) has 'line\nbreak';")
+    df.loc[30, "sales"] = "30"  # numbers held as strings are numbers
+    assert prepare_series(df, SeriesConfig(target="sales", timestep=3, scaler="none")).targets[30, 0] == 30.0
+
+
+@pytest.mark.parametrize("policy", ["error", "ffill", "interpolate"])
+def test_empty_and_non_finite_columns_are_named(policy):
+    df = frame()
+    df["temp"] = np.nan
+    with pytest.raises(ValueError, match=r"^column 'temp' has no values; drop it or fill it$"):
+        prepare_series(df, SeriesConfig(target="y", past_covariates=["temp"], missing=policy, timestep=3))
+    df = frame()
+    df.loc[:19, "y"] = np.nan
+    with pytest.raises(ValueError, match=r"^column 'y' has no values in the training rows \(0\.\.19\); drop it"):
+        prepare_series(df, SeriesConfig(target="y", train=0.5, val=0.25, missing=policy, timestep=3))
+    df = frame()
+    df.loc[3, "temp"] = np.inf
+    with pytest.raises(
+        ValueError, match=r"^column 'temp' has a non-finite value: row 3 \(counting from 0\) has inf; fix"
+    ):
+        prepare_series(df, SeriesConfig(target="y", past_covariates=["temp"], missing=policy, timestep=3))
+    df = frame()
+    df["temp"] = 1e306 * np.arange(40)  # finite, but their sum (for the mean) overflows
+    with pytest.raises(ValueError, match=r"^column 'temp' is not finite after scaling \(row 0"):
+        prepare_series(df, SeriesConfig(target="y", past_covariates=["temp"], missing=policy, timestep=3))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import option
 from .timeseries import read_table
 
 
@@ -25,7 +28,7 @@ def _open_lines(path: str | Path, encoding: str) -> list[str]:
         line = raw[: exc.start].count(b"\n") + 1
         raise ValueError(
             f"{path}:{line}: not valid {encoding} (byte 0x{raw[exc.start]:02x}); pass the file's encoding, "
-            "e.g. encoding='latin-1'"
+            f"e.g. {option('encoding', 'latin-1')}"
         ) from None
     # split on \n only: str.splitlines() also breaks at U+0085 and friends, which Latin-1 text contains as bytes
     lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
@@ -55,7 +58,10 @@ def read_labelled_csv(
     frame = read_table(path, encoding=encoding)
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: unknown column(s) {missing}; the file has {list(frame.columns)}")
+        raise ValueError(
+            f"{path}: unknown column(s) {missing}; the file has {list(frame.columns)}; name the columns with "
+            f"{option('text_column')} and {option('label_column')}"
+        )
     empty = frame[text_column].isna() | frame[label_column].isna()
     if empty.any():
         row = int(empty.to_numpy().nonzero()[0][0]) + 2  # + header, 1-based
@@ -76,6 +82,103 @@ def read_labelled_files(
         texts += lines
         labels += [label] * len(lines)
     return texts, labels
+
+
+FASTTEXT_PREFIX = "__label__"
+_LABEL_TEXT = re.compile(r"(\S+)(?:\s+(.*))?")  # first whitespace-separated token, then the rest
+_CSV_DELIMITERS = ",\t;|"
+
+
+def read_label_lines(path: str | Path, encoding: str = "utf-8") -> tuple[list[str], list[str]]:
+    """``(texts, labels)`` from one example per line, the label first (``.gz`` allowed; blank lines skipped).
+
+    Two formats, decided by the first non-empty line:
+
+    - fastText: ``__label__pos great film``. A line may carry several labels (``__label__a __label__b text``):
+      the first one is the example's label and the others are dropped, since rnnkit classifies one label per text.
+      Every line must then start with ``__label__``.
+    - first token: ``1 great film`` or ``pos<TAB>great film`` (SST and similar): the first whitespace-separated
+      token is the label, the rest of the line the text.
+
+    A label without text, or an empty ``__label__``, is an error naming ``file:line``.
+    """
+    texts: list[str] = []
+    labels: list[str] = []
+    fasttext: bool | None = None
+    for number, line in enumerate(_open_lines(path, encoding), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if fasttext is None:
+            fasttext, first = line.startswith(FASTTEXT_PREFIX), number
+        match = _LABEL_TEXT.fullmatch(line)
+        assert match is not None  # a stripped, non-empty line always has a first token
+        label, text = match.group(1), match.group(2) or ""
+        if fasttext:
+            if not label.startswith(FASTTEXT_PREFIX):
+                raise ValueError(
+                    f"{path}:{number}: expected '{FASTTEXT_PREFIX}<label> text' like line {first}, got {line[:60]!r}"
+                )
+            label = label[len(FASTTEXT_PREFIX) :]
+            if not label:
+                raise ValueError(f"{path}:{number}: empty label after '{FASTTEXT_PREFIX}'")
+            while text.startswith(FASTTEXT_PREFIX):  # further labels: dropped (see the docstring)
+                more = _LABEL_TEXT.fullmatch(text)
+                assert more is not None
+                text = more.group(2) or ""
+        if not text:
+            raise ValueError(f"{path}:{number}: label {label!r} has no text; expected 'label text' on each line")
+        texts.append(text)
+        labels.append(label)
+    if not texts:
+        raise ValueError(f"{path}: no labelled lines; expected 'label text' or '{FASTTEXT_PREFIX}label text' lines")
+    return texts, labels
+
+
+def _head_lines(path: Path, size: int = 1 << 16) -> list[str]:
+    """The non-empty lines in the first ``size`` bytes (``.gz`` allowed), decoded leniently: detection must not
+    fail on the encoding (reading does, with the hint)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        raw = fh.read(size + 1)
+    lines = raw[:size].decode("utf-8", errors="replace").split("\n")
+    if len(raw) > size:
+        lines = lines[:-1]  # cut mid-line
+    return [ln.strip() for ln in lines if ln.strip()]
+
+
+def _looks_like_csv(lines: list[str]) -> bool:
+    """Some delimiter splits every sampled line into the same number (>= 2) of fields, quotes respected."""
+    for delimiter in _CSV_DELIMITERS:
+        widths = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+        if len(widths) == 1 and widths.pop() >= 2:
+            return True
+    return False
+
+
+def looks_like_label_lines(path: str | Path, encoding: str = "utf-8", *, sample: int = 200) -> bool:
+    """Whether a text file holds ``label text`` lines (see :func:`read_label_lines`) rather than a CSV table.
+
+    True if the first non-empty lines all start with ``__label__``; or if the file is not a CSV (no delimiter
+    splits the first ``sample`` lines into equal columns) and every sampled line has a first token and more text,
+    with few distinct first tokens (at most 20, and at most half the lines: labels repeat, words of prose do not).
+    Reads only the head of the file; ``encoding`` is accepted for symmetry, decoding is lenient here.
+    """
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() in (".parquet", ".pq"):
+        return False
+    lines = _head_lines(path)[:sample]
+    if not lines:
+        return False
+    if all(ln.startswith(FASTTEXT_PREFIX) for ln in lines):
+        return True
+    if len(lines) < 2 or _looks_like_csv(lines):
+        return False
+    split = [ln.split(maxsplit=1) for ln in lines]
+    if any(len(parts) < 2 for parts in split):
+        return False
+    distinct = {parts[0] for parts in split}
+    return len(distinct) <= min(20, max(2, len(lines) // 2))
 
 
 @dataclass
@@ -120,7 +223,11 @@ def read_conll(
             tokens.append(cols[token_column])
             tags.append(cols[tag_column])
         except IndexError:
-            raise ValueError(f"{path}:{number}: no column {tag_column} (the line has {len(cols)})") from None
+            bad = tag_column if not -len(cols) <= tag_column < len(cols) else token_column
+            raise ValueError(
+                f"{path}:{number}: no column {bad} (the line has {len(cols)}); "
+                f"choose others with {option('tag_column')} and {option('token_column')}"
+            ) from None
     if tokens:
         sentences.append(Sentence(tokens, tags))
     if not sentences:
