@@ -162,3 +162,77 @@ def test_registry_names_and_custom_cells():
         CELLS.pop("leaky")
     with pytest.raises(ValueError, match="expected a Cell subclass"):
         register_cell("bad", nn.Linear)
+
+
+def test_rnn_cell_kind_follows_its_nonlinearity():
+    assert RNNCell.kind == "rnn_tanh" and ReLURNNCell.kind == "rnn_relu"  # class level: the registry names
+    for cell, want in [
+        (RNNCell(I, H), "rnn_tanh"),
+        (RNNCell(I, H, nonlinearity="relu"), "rnn_relu"),
+        (ReLURNNCell(I, H), "rnn_relu"),
+        (ReLURNNCell(I, H, nonlinearity="tanh"), "rnn_tanh"),
+    ]:
+        assert cell.kind == want and cell.fused_mode == want
+        assert cell.spawn(7).kind == want
+        again = cell_class(cell.kind)(I, H, **cell.extra_options())
+        assert again.kind == want
+    layer = Recurrent("rnn", I, H, cell_options={"nonlinearity": "relu"})
+    assert layer.cell_kind == "rnn_relu" and layer.fused_mode == "rnn_relu"
+    assert repr(layer).startswith("Recurrent(rnn_relu, ")
+
+
+class _ShiftedRecur(LSTMCell):
+    """An LSTM whose output is shifted by a constant: not what torch.lstm computes."""
+
+    def recur(self, u, state, p):
+        h, (_, c) = super().recur(u, state, p)
+        return h + 0.25, (h + 0.25, c)
+
+
+class _ScaledProject(LSTMCell):
+    def project(self, x, p):
+        return 2.0 * super().project(x, p)
+
+
+class _NoisyStep(GRUCell):
+    def step(self, x, state, p=None):
+        y, (h,) = super().step(x, state, p)
+        return y + 1.0, (h + 1.0,)
+
+
+@pytest.mark.parametrize("cls", [_ShiftedRecur, _ScaledProject, _NoisyStep], ids=lambda c: c.__name__)
+def test_a_subclass_that_changes_the_equations_is_not_fused(cls):
+    layer = Recurrent(cls, I, H, num_layers=2)
+    assert layer.fused_mode is None, "torch's kernel would ignore the overridden method"
+    assert layer.cells[0].fused_kernel is None and layer.cells[0].fused_mode is not None
+    ref = Recurrent(cls, I, H, num_layers=2, impl="reference")
+    ref.load_state_dict(layer.state_dict())
+    torch_cls = nn.GRU if issubclass(cls, GRUCell) else nn.LSTM
+    module = torch_cls(I, H, 2, batch_first=True)
+    module.load_state_dict(layer.state_dict())
+    x = torch.randn(B, 6, I)
+    out = layer(x)[0]
+    torch.testing.assert_close(out, ref(x)[0])
+    if cls is not _NoisyStep:  # forward never calls step(); step() is checked below
+        assert not torch.allclose(out, module(x)[0], atol=1e-3)
+    one = Recurrent(cls, I, H)
+    torch.testing.assert_close(one.step(x[:, 0])[0], one.cells[0](x[:, 0])[0])  # step() runs the cell's own
+    with pytest.raises(ValueError, match=rf"impl='fused'.*{cls.__name__} overrides"):
+        Recurrent(cls, I, H, impl="fused")
+    with pytest.raises(ValueError, match=rf"{cls.__name__} overrides"):
+        layer.to_torch()
+
+
+def test_a_subclass_that_redeclares_its_kernel_stays_fused():
+    class Logged(LSTMCell):
+        fused_mode = "lstm"  # the author vouches: recur below still computes torch.lstm
+
+        def recur(self, u, state, p):
+            return super().recur(u, state, p)
+
+    class Renamed(LSTMCell):
+        kind = "my_lstm"  # only metadata changes
+
+    assert Recurrent(Logged, I, H).fused_mode == "lstm"
+    assert Recurrent(Renamed, I, H).fused_mode == "lstm"
+    assert Recurrent(ReLURNNCell, I, H, impl="fused").fused_mode == "rnn_relu"

@@ -99,3 +99,32 @@ def test_bad_input():
         crf.decode(torch.randn(2, 4, 3), torch.tensor([[True] * 4, [False] * 4]))
     with pytest.raises(ValueError, match="tags must be"):
         crf.score(torch.randn(2, 4, 3), torch.zeros(2, 3, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    ("row", "shown"),
+    [([1, 0, 1, 0], r"\[1, 0, 1, 0\]"), ([0, 1, 1, 1], r"\[0, 1, 1, 1\]"), ([1, 1, 0, 1], r"\[1, 1, 0, 1\]")],
+)
+def test_a_mask_that_is_not_a_prefix_is_refused(row, shown):
+    crf = LinearChainCRF(3)
+    e, tags = torch.randn(3, 4, 3), torch.zeros(3, 4, dtype=torch.long)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], row])
+    match = rf"mask must be a prefix of ones per sequence \(right-padded\); row 2 is {shown}"
+    for call in (
+        lambda m: crf.nll(e, tags, m),
+        lambda m: crf.score(e, tags, m),
+        lambda m: crf.log_partition(e, m),
+        lambda m: crf.decode(e, m),
+    ):
+        with pytest.raises(ValueError, match=match):
+            call(mask)
+        with pytest.raises(ValueError, match=match):
+            call(mask.bool())
+
+
+def test_a_long_bad_mask_row_is_shown_shortened():
+    crf = LinearChainCRF(2)
+    mask = torch.ones(1, 30, dtype=torch.bool)
+    mask[0, 1] = False
+    with pytest.raises(ValueError, match=r"row 0 is \[1, 0, 1, 1, 1, 1, 1, 1, \.\.\.\]"):
+        crf.decode(torch.randn(1, 30, 2), mask)

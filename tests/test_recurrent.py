@@ -241,3 +241,46 @@ def test_each_min_rnn_scan_equals_the_step_loop_with_lengths(kind, scan):
     torch.testing.assert_close(h, h_ref, **TOL)
     with pytest.raises(ValueError, match="scan must be one of"):
         Recurrent(kind, I, H, cell_options={"scan": "fast"})
+
+
+def test_a_given_cell_stays_usable_and_shares_the_layers_parameters():
+    from rnnkit import LSTMCell
+
+    cell = LSTMCell(I, H)
+    layer = Recurrent(cell, I, H)
+    assert set(layer.state_dict()) == set(nn.LSTM(I, H).state_dict()), "torch.nn names only"
+    x = torch.randn(B, I)
+    y, (_, c) = cell(x)
+    y_layer, (_, c_layer) = layer.step(x)
+    torch.testing.assert_close(y, y_layer)
+    torch.testing.assert_close(c, c_layer[0])
+    # a training step on the layer changes what the cell computes
+    opt = torch.optim.SGD(layer.parameters(), lr=1.0)
+    layer(torch.randn(B, T, I))[0].pow(2).sum().backward()
+    opt.step()
+    y2, _ = cell(x)
+    assert not torch.allclose(y, y2)
+    torch.testing.assert_close(y2, layer.step(x)[0])
+    # still tied after a dtype move and after loading weights by assignment
+    layer.double()
+    assert cell.weight_ih is layer.weight_ih_l0 and cell.weight_ih.dtype == torch.double
+    fresh = {k: torch.randn_like(v) for k, v in layer.state_dict().items()}
+    layer.load_state_dict(fresh, assign=True)
+    assert cell.weight_hh is layer.weight_hh_l0
+    torch.testing.assert_close(cell(x.double())[0], layer.step(x.double())[0])
+
+
+def test_a_given_cell_in_a_deep_bidirectional_layer_keeps_torch_names():
+    from rnnkit import GRUCell
+
+    cell = GRUCell(I, H)
+    layer = Recurrent(cell, I, H, num_layers=2, bidirectional=True)
+    module = nn.GRU(I, H, 2, batch_first=True, bidirectional=True)
+    assert list(layer.state_dict()) == list(module.state_dict())
+    module.load_state_dict(layer.state_dict())
+    x = torch.randn(B, T, I)
+    torch.testing.assert_close(layer(x)[0], module(x)[0], **TOL)
+    for k, each in enumerate(layer.cells):  # every cell computes with the layer's own parameters
+        own, mine = each.params(), layer.cell_params(k)
+        assert own.keys() == mine.keys() and all(own[n] is mine[n] for n in own)
+    assert cell(x[:, 0])[0].shape == (B, H)

@@ -28,6 +28,14 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
     return x.gather(1, idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x))
 
 
+def _overrides_message(cell: Cell) -> str:
+    """Why torch's kernel cannot stand in for ``cell``: the methods of it that the kernel would skip."""
+    return (
+        f"{type(cell).__name__} overrides {', '.join(cell.kernel_overrides())}, which torch's {cell.fused_mode} "
+        f"kernel would ignore"
+    )
+
+
 def unroll(cell: Cell, p: Params, u: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
     """The reference path: loop ``cell.recur`` over projected inputs ``u (B, T, G*H)``.
 
@@ -56,15 +64,20 @@ class Recurrent(nn.Module):
     Args:
         cell: a registry name (``"lstm"``, ``"gru"``, ``"rnn_tanh"``, ``"rnn_relu"``, ``"layernorm_lstm"``,
             ``"mingru"``, ``"minlstm"``), a :class:`Cell` subclass, or a :class:`Cell` instance (which becomes the
-            first layer's forward cell; the layer takes over its parameters).
+            first layer's forward cell and stays usable on its own: the layer registers the very same parameter
+            objects under torch.nn's names, so training either trains both).
         input_size: ``F``, features per timestep.
         hidden_size: ``H``.
         num_layers: ``L`` stacked layers; layer ``k > 0`` reads the ``D*H`` outputs of layer ``k - 1``.
         bidirectional: ``D = 2``: a second stack reads each sequence backwards (within its length).
         dropout: dropout on the outputs of every layer but the last, in training mode (as torch.nn).
         impl: ``"auto"`` runs standard RNN/LSTM/GRU on torch's fused kernels and other cells on their fastest own
-            path (parallel scan, TorchScript kernel); ``"reference"`` unrolls every cell step by step in Python
-            (the readable oracle); ``"fused"`` demands the torch kernel.
+            path: minGRU/minLSTM on the parallel log-space scan (or its C++ walk on a CPU), the layer-norm LSTM on
+            rnnkit's C++ kernel (``csrc/``, compiled on first use by ``rnnkit._ext``), falling back to the Python
+            unroll where the kernels cannot be built; ``"reference"`` unrolls every cell step by step in Python
+            (the readable oracle); ``"fused"`` demands the torch kernel. A subclass of a standard cell that
+            redefines its equations (``recur``, ``project``, ``step`` ...) is never fused: under ``"auto"`` it runs
+            its own code, under ``"fused"`` it is refused.
         bias, init, cell_options: passed to each cell (``cell_options`` e.g. ``{"eps": 1e-5}``).
         check_finite: also reject inputs and states holding NaN or inf (one extra reduction per call).
 
@@ -109,10 +122,16 @@ class Recurrent(nn.Module):
                 self._adopt(c, f"_l{k}" + ("_reverse" if d else ""))
         first = self._cells[0]
         self.cell_kind, self.num_states, self.bias = first.kind, first.num_states, first.bias
-        fusable = impl != "reference" and first.fused_mode is not None
-        if impl == "fused" and not fusable:
-            raise ValueError(f"{name}: impl='fused' needs rnn/lstm/gru; {type(first).__name__} has no torch kernel")
-        self.fused_mode: str | None = first.fused_mode if fusable else None
+        if impl == "fused":
+            if first.fused_mode is None:
+                raise ValueError(f"{name}: impl='fused' needs rnn/lstm/gru; {type(first).__name__} has no torch kernel")
+            if first.fused_kernel is None:
+                raise ValueError(
+                    f"{name}: impl='fused' cannot run this cell: {_overrides_message(first)}; use impl='auto' or "
+                    f"'reference' to run its own code (or set fused_mode on {type(first).__name__} if it still "
+                    f"computes exactly that kernel)"
+                )
+        self.fused_mode: str | None = first.fused_kernel if impl != "reference" else None
         self._flat_names = [n for names in self._names for n in names.values()]
 
     # ---- construction ------------------------------------------------------------------------------------
@@ -139,14 +158,34 @@ class Recurrent(nn.Module):
         return cls(input_size, hidden_size, bias=bias, init=init, **dict(options or {}))
 
     def _adopt(self, cell: Cell, suffix: str) -> None:
-        """Take over the cell's parameters under torch.nn's layer names; the cell keeps only its equations."""
+        """Register the cell's parameters under torch.nn's layer names too: the same objects, shared.
+
+        The cell keeps them (a cell given by the user stays a working module) but is not a submodule, so the
+        layer's state_dict holds torch.nn's names only.
+        """
         names = {}
-        for pname, param in list(cell.named_parameters(recurse=False)):
+        for pname, param in cell.named_parameters(recurse=False):
             self.register_parameter(pname + suffix, param)
             names[pname] = pname + suffix
-            delattr(cell, pname)
         self._cells.append(cell)
         self._names.append(names)
+
+    def _retie(self) -> None:
+        """Point each cell back at the layer's parameter objects after something replaced them on the layer."""
+        for cell, names in zip(self._cells, self._names):
+            for short, long in names.items():
+                cell._parameters[short] = self._parameters[long]
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Recurrent:
+        # .to()/.double() may swap in new Parameter objects (torch.__future__ flags); keep the cells on them.
+        super()._apply(fn, recurse)
+        self._retie()
+        return self
+
+    def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str, *args: Any) -> None:
+        # load_state_dict(assign=True) replaces the layer's Parameter objects; keep the cells on them.
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        self._retie()
 
     @classmethod
     def from_torch(cls, module: nn.RNNBase) -> Recurrent:
@@ -174,9 +213,12 @@ class Recurrent(nn.Module):
 
     def to_torch(self) -> nn.RNNBase:
         """The equivalent batch-first ``torch.nn.RNN/LSTM/GRU`` with a copy of these weights."""
-        mode = self._cells[0].fused_mode
+        first = self._cells[0]
+        if first.fused_mode is None:
+            raise ValueError(f"Recurrent.to_torch: {type(first).__name__} has no torch.nn equivalent")
+        mode = first.fused_kernel
         if mode is None:
-            raise ValueError(f"Recurrent.to_torch: {type(self._cells[0]).__name__} has no torch.nn equivalent")
+            raise ValueError(f"Recurrent.to_torch: no torch.nn equivalent: {_overrides_message(first)}")
         kwargs: dict[str, Any] = dict(
             num_layers=self.num_layers,
             bias=self.bias,
@@ -202,7 +244,8 @@ class Recurrent(nn.Module):
 
     @property
     def cells(self) -> tuple[Cell, ...]:
-        """The cells, one per (layer, direction) in state order; they hold no parameters of their own."""
+        """The cells, one per (layer, direction) in state order; each holds the layer's parameters of its position
+        (the same objects, under the cell's names), so ``layer.cells[0](x)`` is the first layer's step."""
         return tuple(self._cells)
 
     def cell_params(self, index: int) -> dict[str, Tensor]:

@@ -8,8 +8,9 @@ every timestep in one matrix product and only loop over the recurrent half:
 
 Parameters are passed in explicitly as a mapping ``p`` (name -> tensor). A standalone cell owns its parameters
 (named as torch.nn's ``LSTMCell``: ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``) and passes its own; inside a
-:class:`~rnnkit.Recurrent` the layer owns them under torch.nn's layer names (``weight_ih_l0_reverse``) and the cell
-only supplies the equations. That is what lets state_dicts interchange with ``torch.nn.LSTM``.
+:class:`~rnnkit.Recurrent` the layer registers the same parameter objects under torch.nn's layer names
+(``weight_ih_l0_reverse``) and passes those, while the cell, not a submodule, supplies the equations and stays usable
+on its own. That is what lets state_dicts interchange with ``torch.nn.LSTM``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class Cell(nn.Module):
         num_states: tensors in the state tuple (2 for LSTM's ``(h, c)``, else 1).
         gates: the input projection has ``gates * H`` features.
         fused_mode: the torch kernel that computes exactly this cell (``"lstm"``, ``"gru"``, ``"rnn_tanh"``,
-            ``"rnn_relu"``) or ``None``.
+            ``"rnn_relu"``) or ``None``. It vouches for the equations of the class that sets it: a subclass that
+            redefines one of :attr:`FUSED_REPLACES` without setting it again is not fused (see :attr:`fused_kernel`).
         keep_gate: ``(block, sign)`` of the gate whose bias decides memory length (``forget_bias`` / ``chrono``), or
             ``None``; ``input_gate`` the block that chrono init sets to the negative of it.
     """
@@ -69,6 +71,8 @@ class Cell(nn.Module):
     keep_gate: ClassVar[tuple[int, float] | None] = None
     input_gate: ClassVar[int | None] = None
     forget_bias_ok: ClassVar[bool] = False
+    #: what torch's kernel computes in place of the cell's own methods (the parameter layout included)
+    FUSED_REPLACES: ClassVar[tuple[str, ...]] = ("param_shapes", "project", "recur", "step", "scan")
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, init: CellInit | None = None) -> None:
         super().__init__()
@@ -111,6 +115,25 @@ class Cell(nn.Module):
         return None
 
     # ---- shared behaviour ------------------------------------------------------------------------------------
+    @property
+    def fused_kernel(self) -> str | None:
+        """The torch kernel that may run this cell: ``fused_mode``, or ``None`` if a subclass changed its equations."""
+        return None if self.fused_mode is None or self.kernel_overrides() else self.fused_mode
+
+    def kernel_overrides(self) -> list[str]:
+        """``Class.method`` for each of :attr:`FUSED_REPLACES` redefined below the class that set ``fused_mode``.
+
+        torch's kernel would silently skip those methods, so a cell with any is not fused.
+        """
+        mro = type(self).__mro__
+        declarer = next(c for c in mro if "fused_mode" in vars(c))
+        found = []
+        for name in self.FUSED_REPLACES:
+            owner = next(c for c in mro if name in vars(c))
+            if not issubclass(declarer, owner):  # defined in a subclass of (or a mixin beside) the declarer
+                found.append(f"{owner.__name__}.{name}")
+        return found
+
     def params(self) -> dict[str, Tensor]:
         """This cell's own parameters as the mapping ``project``/``recur`` take."""
         return dict(self.named_parameters(recurse=False))

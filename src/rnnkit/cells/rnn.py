@@ -10,6 +10,17 @@ from torch import Tensor
 from .base import Cell, CellInit, Params, State
 
 
+class _ModeName:
+    """``"rnn_<nonlinearity>"``: an instance's own; on the class, that of its default (the registry name).
+
+    Both ``kind`` and ``fused_mode`` use it, so ``RNNCell(nonlinearity="relu")`` reports ``rnn_relu`` everywhere
+    (``Recurrent.cell_kind``, its repr, the torch kernel) while ``RNNCell.kind`` stays ``rnn_tanh``.
+    """
+
+    def __get__(self, cell: RNNCell | None, cls: type[RNNCell]) -> str:
+        return f"rnn_{cls.default_nonlinearity if cell is None else cell.nonlinearity}"
+
+
 class RNNCell(Cell):
     r"""Elman RNN step, as ``torch.nn.RNNCell``.
 
@@ -20,7 +31,8 @@ class RNNCell(Cell):
     Gradients through long chains of ``W_hh`` vanish or explode: this cell forgets after a few dozen steps.
     """
 
-    kind: ClassVar[str] = "rnn_tanh"
+    kind = _ModeName()  # type: ignore[assignment]
+    fused_mode = _ModeName()  # type: ignore[assignment]
     gates: ClassVar[int] = 1
     default_nonlinearity: ClassVar[str] = "tanh"
 
@@ -38,10 +50,6 @@ class RNNCell(Cell):
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, init)
 
-    @property
-    def fused_mode(self) -> str:  # type: ignore[override]
-        return f"rnn_{self.nonlinearity}"
-
     def extra_options(self) -> dict[str, Any]:
         return {"nonlinearity": self.nonlinearity}
 
@@ -52,7 +60,6 @@ class RNNCell(Cell):
 
 
 class ReLURNNCell(RNNCell):
-    """:class:`RNNCell` with ``nonlinearity="relu"`` (registry name ``rnn_relu``)."""
+    """:class:`RNNCell` with ``nonlinearity="relu"`` by default (registry name ``rnn_relu``)."""
 
-    kind: ClassVar[str] = "rnn_relu"
     default_nonlinearity: ClassVar[str] = "relu"

@@ -10,7 +10,8 @@ class LinearChainCRF(nn.Module):
     r"""Tag-sequence scores :math:`s(y) = \pi_{y_1} + \sum_t E_{t, y_t} + \sum_{t>1} A_{y_{t-1}, y_t} + \omega_{y_n}`.
 
     Parameters: ``transitions (K, K)`` (from row tag to column tag), ``start (K)``, ``end (K)``. Emissions are the
-    network's ``(B, T, K)`` outputs; ``mask (B, T)`` marks valid steps (right-padded, at least one per sequence).
+    network's ``(B, T, K)`` outputs; ``mask (B, T)`` marks valid steps: per sequence a prefix of ones (right-padded,
+    at least one), anything else is refused.
     The negative log-likelihood uses the forward algorithm, decoding uses Viterbi; both are O(T K^2).
     """
 
@@ -31,9 +32,28 @@ class LinearChainCRF(nn.Module):
             return torch.ones(B, T, dtype=torch.bool, device=emissions.device)
         if mask.shape != (B, T):
             raise ValueError(f"CRF: mask must be (B, T) = {(B, T)}, got {tuple(mask.shape)}")
-        if T == 0 or not bool(mask[:, 0].all()):
-            raise ValueError("CRF: every sequence needs at least one valid step (mask[:, 0] must be all True)")
-        return mask.bool()
+        if T == 0:
+            raise ValueError("CRF: every sequence needs at least one valid step, got T = 0")
+        mask = mask.bool()
+        # The recursions hold alpha over invalid steps and read the last tag at sum(mask) - 1: right only for a
+        # prefix of ones. One vectorised test (a valid step after an invalid one) and one sync per call.
+        holes = (mask[:, 1:] & ~mask[:, :-1]).any(1)
+        if bool((holes | ~mask[:, 0]).any()):
+            self._refuse(mask, holes)
+        return mask
+
+    @staticmethod
+    def _refuse(mask: Tensor, holes: Tensor) -> None:
+        """Raise for the first bad row of ``mask (B, T)``: a hole or left padding, else an empty sequence."""
+        if bool(holes.any()):
+            row = int(holes.nonzero()[0, 0])
+            values = mask[row, :8].int().tolist()
+            shown = ", ".join(map(str, values)) + (", ..." if mask.shape[1] > 8 else "")
+            raise ValueError(f"CRF: mask must be a prefix of ones per sequence (right-padded); row {row} is [{shown}]")
+        row = int((~mask[:, 0]).nonzero()[0, 0])
+        raise ValueError(
+            f"CRF: every sequence needs at least one valid step (mask[:, 0] must be all True); row {row} is empty"
+        )
 
     def score(self, emissions: Tensor, tags: Tensor, mask: Tensor | None = None) -> Tensor:
         """``s(y)`` of the given tag sequences ``tags (B, T)``: ``(B,)``."""
