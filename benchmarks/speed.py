@@ -275,6 +275,27 @@ def other_cells_table(sizes, repeats: int) -> list[dict]:
     return rows
 
 
+def environment() -> dict:
+    """What the numbers depend on besides the code: torch, threads, CPU, and whether rnnkit's C++ kernels ran
+    (without them layer-norm LSTM, minGRU and minLSTM time their slower pure-PyTorch paths)."""
+    from rnnkit import _ext
+
+    kernels = _ext.status()
+    return {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "kernels": {"used": kernels["built"], **{k: kernels[k] for k in ("name", "variant", "reason")}},
+    }
+
+
+def describe(env: dict) -> str:
+    """The header line printed above the tables."""
+    k = env["kernels"]
+    kernels = f"used ({k['name']})" if k["used"] else f"NOT used, pure-PyTorch fallback ({k['reason']})"
+    return f"torch {env['torch']}, {env['threads']} threads, {env['machine']}, C++ kernels: {kernels}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smallest size, few repeats")
@@ -285,10 +306,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = SIZES[:1] if args.quick else SIZES
     repeats = 5 if args.quick else args.repeats
-    from rnnkit import _ext
-
-    kernels = "built" if _ext.load() is not None else "unavailable"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, C++ kernels: {kernels}")
+    env = environment()
+    print(describe(env), flush=True)
     standard = standard_table(sizes, repeats, max(3, repeats // 3))
     others = other_cells_table(sizes, repeats)
     worst_train = min(r["ratio_train"] for r in standard)
@@ -304,8 +323,7 @@ def main() -> None:
         path.write_text(
             json.dumps(
                 {
-                    "torch": torch.__version__,
-                    "threads": torch.get_num_threads(),
+                    **env,
                     "standard": standard,
                     "other_cells": others,
                 },
