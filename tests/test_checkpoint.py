@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -110,3 +111,67 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="the weights do not fit this model"):
         load_weights(other, tmp_path / "ck")
     assert read_trainer_state(tmp_path / "ck") is None
+
+
+def test_a_crash_between_the_two_replaces_keeps_a_findable_checkpoint(tmp_path, monkeypatch):
+    from rnnkit.training.checkpoint import find_checkpoint
+
+    model = lm()
+    save_checkpoint(tmp_path / "ck", model, {"v": 1}, trainer_state={"step": 1})
+    real_replace, calls = os.replace, []
+
+    def crash_after_first(src, dst):
+        calls.append((src, dst))
+        if len(calls) > 1:  # the process dies between moving the old one aside and moving the new one in
+            raise OSError("killed")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_after_first)
+    with pytest.raises(OSError, match="killed"):
+        save_checkpoint(tmp_path / "ck", model, {"v": 2}, trainer_state={"step": 2})
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert not (tmp_path / "ck").exists()
+    assert find_checkpoint(tmp_path / "ck") == tmp_path / ".ck.old"
+    assert read_config(tmp_path / "ck")["v"] == 1 and read_trainer_state(tmp_path / "ck")[0] == {"step": 1}
+    load_weights(lm(), tmp_path / "ck")
+    save_checkpoint(tmp_path / "ck", model, {"v": 3})  # the next save puts things straight
+    assert read_config(tmp_path / "ck")["v"] == 3 and find_checkpoint(tmp_path / "ck") == tmp_path / "ck"
+    assert [p.name for p in tmp_path.iterdir()] == ["ck"]
+    assert find_checkpoint(tmp_path / "nothing") is None and find_checkpoint(tmp_path) is None
+
+
+def test_leftovers_of_a_killed_save_are_cleaned_up(tmp_path):
+    save_checkpoint(tmp_path / "ck", lm(), {})
+    (tmp_path / ".ck.tmp-dead").mkdir()  # kill -9 while writing
+    (tmp_path / ".ck.tmp-dead" / "model.safetensors").write_bytes(b"half")
+    save_checkpoint(tmp_path / "ck", lm(), {})
+    assert [p.name for p in tmp_path.iterdir()] == ["ck"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random"])
+def test_a_damaged_weights_file_is_a_one_line_error(tmp_path, damage):
+    save_checkpoint(tmp_path / "ck", lm(), {})
+    weights = tmp_path / "ck" / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2] if damage == "truncated" else os.urandom(len(data)))
+    with pytest.raises(ValueError, match=r"ck/model.safetensors is damaged or not a safetensors file \(.+\); retrain"):
+        load_weights(lm(), tmp_path / "ck")
+
+
+def test_damaged_json_and_optimizer_files_are_one_line_errors(tmp_path):
+    model = lm()
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randint(0, 11, (2, 5)))[0].sum().backward()
+    opt.step()
+    tensors, meta = optimizer_to_tensors(opt)
+    save_checkpoint(tmp_path / "ck", model, {}, trainer_state={"optimizer": meta}, tensors=tensors)
+    opt_file = tmp_path / "ck" / "optimizer.safetensors"
+    opt_file.write_bytes(opt_file.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"ck/optimizer.safetensors is damaged or not a safetensors file"):
+        read_trainer_state(tmp_path / "ck")
+    (tmp_path / "ck" / "trainer_state.json").write_text('{"optimizer": {"param_gr')
+    with pytest.raises(ValueError, match=r"ck/trainer_state.json is damaged or not JSON \(.+\); retrain or restore"):
+        read_trainer_state(tmp_path / "ck")
+    (tmp_path / "ck" / "config.json").write_bytes(os.urandom(64))
+    with pytest.raises(ValueError, match=r"ck/config.json is damaged or not JSON"):
+        read_config(tmp_path / "ck")

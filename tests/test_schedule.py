@@ -36,3 +36,17 @@ def test_state_round_trip_and_errors():
         LRSchedule(0.1, "cosine")
     with pytest.raises(ValueError, match="schedule must be"):
         LRSchedule(0.1, "step")
+
+
+def test_planned_steps_count_every_tbptt_chunk():
+    import torch
+
+    from rnnkit.data.batching import StreamBatches
+    from rnnkit.training.schedule import planned_steps, steps_per_epoch
+
+    streams = StreamBatches(torch.arange(601), batch_size=4, timestep=12)  # 150 steps a stream: 12 x 12 + 6
+    assert len(streams) == 13 and steps_per_epoch(streams) == 13
+    assert steps_per_epoch(streams, tbptt=5) == 12 * 3 + 2 and steps_per_epoch(streams, tbptt=12) == 13
+    assert planned_steps(streams, 3, tbptt=5) == 3 * 38 and planned_steps(streams, 3, 5, max_steps=50) == 50
+    assert steps_per_epoch([1, 2, 3]) == 3 and steps_per_epoch([1, 2, 3], tbptt=4) is None, "chunks unknown"
+    assert planned_steps(iter([1, 2]), 2) is None and planned_steps(iter([1, 2]), 2, max_steps=7) == 7

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import itertools
+import json
 
 import pytest
 import torch
@@ -169,3 +171,195 @@ def test_bad_config():
         )
     with pytest.raises(ValueError, match="resume needs the Trainer's out_dir"):
         Trainer(model(), TrainerConfig(progress=False), loss_fn).fit([], resume=True)
+
+
+# ---- issue 8: exact resume, checkpoints on a clock, no silent fresh start, schedule length, progress, devices ----
+def shuffled_loader(data, batch=16):
+    return DataLoader(data, batch_size=batch, shuffle=True, collate_fn=pad_collate)  # no generator of its own
+
+
+def csv_rows(path):
+    """metrics.csv without the timing column (items/s differs from run to run)."""
+    return [{k: v for k, v in row.items() if k != "items_per_s"} for row in csv.DictReader(path.open())]
+
+
+def assert_same_weights(a, b):
+    for (na, pa), (nb, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert na == nb and torch.equal(pa, pb), f"{na} differs"
+
+
+class StopAtStep(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer, step, loss):
+        if step == self.step:
+            trainer.stop()
+
+
+class StopAtEpochEnd(Callback):
+    def on_epoch_end(self, trainer, epoch):
+        if epoch == 1:
+            trainer.stop()
+
+
+@pytest.mark.parametrize("make_loader", [loader, shuffled_loader], ids=["bucket", "shuffle"])
+@pytest.mark.parametrize(
+    "stopper", [StopAtStep(9), StopAtStep(12), StopAtEpochEnd()], ids=["mid-epoch", "last-batch", "epoch-end"]
+)
+def test_resume_is_exact_mid_epoch_and_at_an_epoch_end(tmp_path, make_loader, stopper):
+    cfg = TrainerConfig(epochs=3, lr=5e-3, log_every=1, progress=False, seed=1)  # 6 batches an epoch
+    data, val = regression_data(), regression_data(32, seed=1)
+    torch.manual_seed(0)
+    full = Trainer(model(dropout=0.3), cfg, loss_fn, out_dir=tmp_path / "full")
+    full.fit(make_loader(data), make_loader(val))
+
+    torch.manual_seed(0)
+    first = Trainer(model(dropout=0.3), cfg, loss_fn, callbacks=[stopper], out_dir=tmp_path / "cut")
+    first.fit(make_loader(data), make_loader(val))
+    assert first.interrupted
+    torch.manual_seed(123)  # the resumed run must not depend on the RNG it starts with
+    resumed = Trainer(model(dropout=0.3), cfg, loss_fn, out_dir=tmp_path / "cut")
+    resumed.fit(make_loader(data), make_loader(val), resume=True)
+    assert_same_weights(resumed.model, full.model)
+    assert csv_rows(tmp_path / "cut" / "metrics.csv") == csv_rows(tmp_path / "full" / "metrics.csv")
+
+
+def test_parse_every():
+    from rnnkit.training.trainer import parse_every
+
+    assert parse_every("500") == (500, None)
+    assert parse_every("10m") == (None, 10.0)
+    assert parse_every("90s") == (None, 1.5)
+    assert parse_every("1.5h") == (None, 90.0)
+    assert parse_every(" 2 min ") == (None, 2.0)
+    assert parse_every("off") == (None, None)
+    for bad in ("", "ten", "5x", "0", "-3m", "0s"):
+        with pytest.raises(ValueError, match="--checkpoint-every: expected"):
+            parse_every(bad)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_checkpoints_on_a_clock_and_a_crash_loses_no_logged_rows(tmp_path, monkeypatch):
+    import rnnkit.training.trainer as trainer_module
+
+    now = [0.0]
+    monkeypatch.setattr(trainer_module, "_clock", lambda: now[0])
+    seen = {}
+
+    class Tick(Callback):
+        def __init__(self, crash_at=None):
+            self.crash_at = crash_at
+
+        def on_step_end(self, trainer, step, loss):
+            now[0] += 30.0  # each step takes half a minute
+            if step == self.crash_at:  # what kill -9 leaves on disk (no finally runs then)
+                seen["rows"] = [int(r["step"]) for r in csv.DictReader((tmp_path / "cut" / "metrics.csv").open())]
+                seen["state"] = json.loads((tmp_path / "cut" / "checkpoint" / "trainer_state.json").read_text())
+                raise Crash
+
+    cfg = TrainerConfig(epochs=2, lr=5e-3, log_every=1, checkpoint_minutes=1.0, progress=False, seed=1)
+    data, val = regression_data(), regression_data(32, seed=1)
+    torch.manual_seed(0)
+    full = Trainer(model(dropout=0.3), cfg, loss_fn, callbacks=[Tick()], out_dir=tmp_path / "full")
+    full.fit(loader(data), loader(val))
+
+    torch.manual_seed(0)
+    with pytest.raises(Crash):
+        Trainer(model(dropout=0.3), cfg, loss_fn, callbacks=[Tick(crash_at=9)], out_dir=tmp_path / "cut").fit(
+            loader(data), loader(val)
+        )
+    assert seen["state"]["state"]["step"] == 8, "a checkpoint every minute: steps 2, 4, 6 (epoch end), 8"
+    assert seen["rows"][-1] == 8, "the training log is flushed with every checkpoint"
+    resumed = Trainer(model(dropout=0.3), cfg, loss_fn, callbacks=[Tick()], out_dir=tmp_path / "cut")
+    resumed.fit(loader(data), loader(val), resume=True)
+    assert_same_weights(resumed.model, full.model)
+    assert csv_rows(tmp_path / "cut" / "metrics.csv") == csv_rows(tmp_path / "full" / "metrics.csv")
+
+
+def test_resume_without_a_checkpoint_is_an_error_not_a_fresh_run(tmp_path):
+    from rnnkit.errors import cli_style
+
+    t = Trainer(model(), TrainerConfig(progress=False), loss_fn, out_dir=tmp_path)
+    message = "no checkpoint to resume in .*checkpoint; start a fresh run without --resume"
+    with cli_style(), pytest.raises(ValueError, match=message):
+        t.fit(loader(regression_data(16)), resume=True)
+    assert t.state.step == 0 and not (tmp_path / "checkpoint").exists()
+
+
+def test_resume_uses_the_checkpoint_a_crashed_swap_left_beside(tmp_path):
+    cfg = TrainerConfig(epochs=2, lr=5e-3, progress=False, seed=1)
+    data = regression_data()
+    torch.manual_seed(0)
+    full = Trainer(model(dropout=0.3), cfg, loss_fn).fit(loader(data))
+    torch.manual_seed(0)
+    Trainer(model(dropout=0.3), cfg, loss_fn, callbacks=[StopAtStep(4)], out_dir=tmp_path).fit(loader(data))
+    (tmp_path / "checkpoint").rename(tmp_path / ".checkpoint.old")  # killed between the two os.replace calls
+    state = Trainer(model(dropout=0.3), cfg, loss_fn, out_dir=tmp_path).fit(loader(data), resume=True)
+    assert state.train_loss == full.train_loss
+    assert (tmp_path / "checkpoint").is_dir() and not (tmp_path / ".checkpoint.old").exists()
+
+
+def test_resuming_with_less_data_than_the_checkpoint_saw_is_an_error(tmp_path):
+    cfg = TrainerConfig(epochs=2, progress=False)
+    Trainer(model(), cfg, loss_fn, callbacks=[StopAtStep(4)], out_dir=tmp_path).fit(loader(regression_data()))
+    with pytest.raises(ValueError, match="4 batches into epoch 0, but the training data has fewer now"):
+        Trainer(model(), cfg, loss_fn, out_dir=tmp_path).fit(loader(regression_data(32)), resume=True)
+
+
+def test_cosine_schedule_spans_every_tbptt_chunk():
+    ids = torch.randint(4, 8, (600,), generator=torch.Generator().manual_seed(0))
+    lrs, trainer = [], []
+
+    def spy(m, batch, state):  # one call per optimizer step, i.e. per TBPTT chunk
+        lrs.append(trainer[0].optimizer.param_groups[0]["lr"])
+        return lm_loss(m, batch, state)
+
+    cfg = TrainerConfig(epochs=2, tbptt=5, lr=1e-2, schedule="cosine", min_lr_ratio=0.1, progress=False)
+    trainer.append(Trainer(language_model(), cfg, spy))
+    state = trainer[0].fit(StreamBatches(ids, 4, 12))  # 149 steps a stream: 12 windows of 12 (3 chunks), one of 5
+    assert state.step == len(lrs) == 2 * (12 * 3 + 1) == trainer[0].schedule.total_steps
+    assert all(a > b for a, b in itertools.pairwise(lrs)), "the rate decays over the whole run"
+    assert lrs[-1] > 1e-3 and trainer[0].schedule.lr(state.step) == pytest.approx(1e-3), "the floor comes at the end"
+
+
+def test_plain_progress_lines_when_output_is_not_a_terminal(capsys, monkeypatch):
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = TrainerConfig(epochs=2, progress=True, progress_seconds=0.0, log_every=100)
+    Trainer(model(), cfg, loss_fn).fit(loader(regression_data(32)), loader(regression_data(16, seed=1)))
+    lines = capsys.readouterr().out.splitlines()
+    steps = [ln for ln in lines if ln.startswith("step ")]
+    assert len(steps) == 4 and steps[0].startswith("step 1/4  epoch 0  loss "), lines
+    assert all(k in steps[-1] for k in ("lr ", "items/s ", "elapsed ", "eta ")), steps[-1]
+    evals = [ln for ln in lines if ln.startswith("eval ")]
+    assert len(evals) == 2 and "val_loss " in evals[0]
+    assert not any("\x1b[" in ln or "━" in ln for ln in lines), "no bar, no escape codes"
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_device_moves_model_batches_and_state(tmp_path, device):
+    seen = []
+
+    def spy(m, batch, state):
+        seen.append({t.device.type for t in (*batch, *(state or ()))})
+        return lm_loss(m, batch, state)
+
+    ids = torch.randint(4, 8, (200,), generator=torch.Generator().manual_seed(0))
+    cfg = TrainerConfig(epochs=1, tbptt=5, device=device, progress=False)
+    t = Trainer(language_model(), cfg, spy, out_dir=tmp_path, callbacks=[StopAtStep(3)])
+    t.fit(StreamBatches(ids, 4, 10))
+    expect = "cuda" if device == "auto" and torch.cuda.is_available() else "cpu"
+    assert t.device.type == expect and next(t.model.parameters()).device.type == expect
+    assert all(s == {expect} for s in seen)
+    state = Trainer(language_model(), cfg, spy, out_dir=tmp_path).fit(StreamBatches(ids, 4, 10), resume=True)
+    assert state.step == 4 * 2 + 2 and all(s == {expect} for s in seen)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_an_unavailable_device_is_a_clear_error():
+    with pytest.raises(ValueError, match="no CUDA GPU; use 'cpu' or 'auto'"):
+        Trainer(model(), TrainerConfig(device="cuda", progress=False), loss_fn)

@@ -1,1 +1,1 @@
-"""Training: truncated BPTT, the Trainer, checkpoints and DDP."""
+"""Training: truncated BPTT, the Trainer (its data, progress and log), checkpoints, the run-directory lock, DDP."""

@@ -54,11 +54,16 @@ def is_main() -> bool:
 
 
 def wrap(model: nn.Module) -> nn.Module:
-    """The model wrapped for gradient averaging (a no-op in a single process)."""
+    """The model wrapped for gradient averaging (a no-op in a single process). Move the model to its device
+    first: a model on a GPU is bound to that GPU (``device_ids``), one on the CPU is not."""
     if info().world_size == 1 or isinstance(model, nn.parallel.DistributedDataParallel):
         return model
-    device_ids = [info().local_rank] if torch.cuda.is_available() else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    if device.type != "cuda":
+        return nn.parallel.DistributedDataParallel(model)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return nn.parallel.DistributedDataParallel(model, device_ids=[index])
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -79,9 +84,25 @@ def mean_across_processes(values: dict[str, float]) -> dict[str, float]:
     if info().world_size == 1 or not values:
         return values
     keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=_collective_device())
     dist.all_reduce(t)
     return {k: float(v) / info().world_size for k, v in zip(keys, t.tolist())}
+
+
+def any_across_processes(flag: bool) -> bool:
+    """True on every process if ``flag`` is true on any (so that all take the same branch, e.g. to checkpoint)."""
+    if info().world_size == 1:
+        return flag
+    t = torch.tensor([int(flag)], device=_collective_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _collective_device() -> torch.device:
+    # NCCL only reduces GPU tensors; gloo takes CPU ones
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def barrier() -> None:

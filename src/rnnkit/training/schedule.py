@@ -6,6 +6,7 @@ The state is a handful of numbers, kept as JSON in the checkpoint, so a resumed 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 
@@ -66,3 +67,31 @@ class LRSchedule:
 
     def state(self) -> dict:
         return asdict(self)
+
+
+def steps_per_epoch(data: Iterable, tbptt: int | None = None) -> int | None:
+    """Optimizer steps in one pass over ``data``: one per batch, or with ``tbptt`` one per chunk of ``tbptt``
+    timesteps of each batch. None when that is unknown (no length; with ``tbptt``, no ``timestep`` either)."""
+    try:
+        batches = len(data)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+    if not tbptt:
+        return batches
+    timestep = getattr(data, "timestep", None)
+    if not isinstance(timestep, int):
+        return None
+    streams = getattr(data, "x", None)  # StreamBatches: (B, steps) streams cut into windows of `timestep`
+    length = streams.shape[1] if getattr(streams, "dim", lambda: 0)() == 2 else None
+    if length is None or -(-length // timestep) != batches:
+        return batches * -(-timestep // tbptt)
+    full, rest = divmod(length, timestep)  # the last window may be shorter, and have fewer chunks
+    return full * -(-timestep // tbptt) + -(-rest // tbptt)
+
+
+def planned_steps(data: Iterable, epochs: int, tbptt: int | None = None, max_steps: int | None = None) -> int | None:
+    """Optimizer steps a training will take: ``epochs`` times :func:`steps_per_epoch`, at most ``max_steps``."""
+    per_epoch = steps_per_epoch(data, tbptt)
+    if per_epoch is None:
+        return max_steps
+    return epochs * per_epoch if max_steps is None else min(epochs * per_epoch, max_steps)

@@ -7,16 +7,22 @@ A task hands the Trainer a model and a loss function; the Trainer owns everythin
   ``loss_fn(model, batch, state) -> (loss, state)``: the state is carried from window to window (and across
   chunks of ``tbptt`` steps within a longer batch) and detached at every border.
 * ``evaluate_fn(model, data) -> {"val_loss": ..., ...}``; by default the mean ``loss_fn`` over ``data``.
-* Resume is exact: counters, optimizer, schedule, early-stopping state, the carried TBPTT state, the RNG states
-  and the position inside the epoch are all in the checkpoint; loaders must order batches by ``(seed, epoch)``
-  (anything with ``set_epoch``, e.g. :class:`rnnkit.data.batching.BucketBatchSampler`, DistributedSampler, or no
-  shuffling at all).
+* Resume is exact, mid-epoch or at an epoch end: counters, optimizer, schedule, early-stopping state, the carried
+  TBPTT state, the RNG states, the position inside the epoch and the number of ``metrics.csv`` rows are all in the
+  checkpoint. Loaders must order batches by ``(seed, epoch)``: anything with ``set_epoch`` (e.g.
+  :class:`rnnkit.data.batching.BucketBatchSampler`, DistributedSampler), a DataLoader (the Trainer gives one
+  without a ``generator`` its own, seeded by ``(seed, epoch)``, so creating its iterator never draws from the
+  global RNG), or no shuffling at all.
+* Checkpoints (``out_dir/checkpoint``) are written at epoch ends, every ``checkpoint_every``
+  steps and ``checkpoint_minutes`` minutes, and when training ends or is interrupted; the log is flushed with each.
+* The model, every batch and the carried state live on ``TrainerConfig.device``; checkpoints are device-free.
 """
 
 from __future__ import annotations
 
-import csv
+import itertools
 import random
+import re
 import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,9 +33,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
+from ..devices import resolve_device, to_device
+from ..errors import option
 from . import distributed as D
 from .checkpoint import (
+    load_weights,
     optimizer_from_tensors,
     optimizer_to_tensors,
     read_trainer_state,
@@ -37,8 +47,12 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from .schedule import LRSchedule
+from .loaders import batch_size, seed_loaders, set_epoch, unseeded_loaders
+from .progress import MetricsLog, Progress
+from .schedule import LRSchedule, planned_steps
 from .tbptt import detach_state
+
+_clock = time.monotonic  # what time-based checkpoints measure (tests replace it)
 
 
 @dataclass
@@ -55,12 +69,17 @@ class TrainerConfig:
         early_stopping: stop after this many evaluations without improvement of ``monitor`` (None: never).
         monitor, mode: the validation metric that decides "better" (``min`` or ``max``).
         eval_every: evaluate every this many steps (None: at the end of every epoch).
-        checkpoint_every: also checkpoint every this many steps (checkpoints are always written after an
-            evaluation and when training ends or is interrupted).
+        checkpoint_every: also checkpoint every this many steps (checkpoints are always written at the end of an
+            epoch and when training ends or is interrupted).
+        checkpoint_minutes: also checkpoint when this many minutes passed since the last checkpoint (None: not
+            by time). ``--checkpoint-every`` sets this or ``checkpoint_every`` (see :func:`parse_every`).
         tbptt: truncated-BPTT window in timesteps: carry the state across batches, cut gradients every window.
-        log_every: steps between progress/log updates.
-        seed: seeds Python, NumPy and torch at the start of a fresh run.
-        progress: show a progress bar.
+        log_every: steps between rows of ``metrics.csv``.
+        seed: seeds Python, NumPy and torch at the start of a fresh run, and the order of DataLoaders without a
+            generator of their own.
+        progress: show progress: a bar on a terminal, otherwise a plain line every ``progress_seconds`` seconds
+            and one per evaluation.
+        device: where to train: ``auto`` (CUDA if present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     """
 
     epochs: int = 10
@@ -79,18 +98,46 @@ class TrainerConfig:
     mode: str = "min"
     eval_every: int | None = None
     checkpoint_every: int | None = None
+    checkpoint_minutes: float | None = 5.0
     tbptt: int | None = None
     log_every: int = 20
     seed: int = 0
     progress: bool = True
+    progress_seconds: float = 30.0
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"TrainerConfig: epochs must be >= 1, got {self.epochs}")
         if self.lr <= 0:
             raise ValueError(f"TrainerConfig: lr must be > 0, got {self.lr}")
-        if self.tbptt is not None and self.tbptt < 1:
-            raise ValueError(f"TrainerConfig: tbptt must be >= 1, got {self.tbptt}")
+        for name in ("tbptt", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"TrainerConfig: {name} must be >= 1, got {value}")
+        if self.checkpoint_minutes is not None and self.checkpoint_minutes <= 0:
+            raise ValueError(f"TrainerConfig: checkpoint_minutes must be > 0, got {self.checkpoint_minutes}")
+        if self.progress_seconds < 0:
+            raise ValueError(f"TrainerConfig: progress_seconds must be >= 0, got {self.progress_seconds}")
+
+
+_EVERY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?")
+
+
+def parse_every(text: str) -> tuple[int | None, float | None]:
+    """``--checkpoint-every``: ``"500"`` -> ``(500, None)`` (steps); ``"90s"``, ``"10m"``, ``"1.5h"`` ->
+    ``(None, minutes)``; ``"off"`` -> ``(None, None)`` (only the checkpoints at epoch ends and at the end).
+    The pair is ``(TrainerConfig.checkpoint_every, TrainerConfig.checkpoint_minutes)``."""
+    s = text.strip().lower()
+    if s in ("off", "none", "never"):
+        return None, None
+    m = _EVERY.fullmatch(s)
+    if m and float(m[1]) > 0:
+        if m[2] is None and m[1].isdigit():
+            return int(m[1]), None
+        if m[2] is not None:
+            return None, float(m[1]) * {"s": 1 / 60, "m": 1.0, "h": 60.0}[m[2][0]]
+    raise ValueError(f"--checkpoint-every: expected steps (500), a duration (90s, 10m, 1h) or 'off', got {text!r}")
 
 
 class Callback:
@@ -121,17 +168,6 @@ class TrainState:
     evals: list[dict[str, float]] = field(default_factory=list)
 
 
-def _set_epoch(data: Iterable, epoch: int) -> None:
-    for obj in (data, getattr(data, "sampler", None), getattr(data, "batch_sampler", None)):
-        if obj is not None and hasattr(obj, "set_epoch"):
-            obj.set_epoch(epoch)
-
-
-def _batch_size(batch: Any) -> int:
-    first = batch[0] if isinstance(batch, (tuple, list)) else batch
-    return int(first.shape[0]) if isinstance(first, Tensor) and first.dim() else 1
-
-
 class Trainer:
     """Fit a model. ``out_dir`` (optional) receives ``checkpoint/``, ``best/`` and ``metrics.csv``;
     ``run_config`` is written into each checkpoint's ``config.json`` (what :func:`rnnkit.load` rebuilds from)."""
@@ -152,7 +188,10 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.run_config = run_config or {}
         self.dist = D.info()
-        self.model = model
+        self.device = resolve_device(cfg.device)
+        if self.device.type == "cuda" and self.device.index is None and self.dist.world_size > 1:
+            self.device = torch.device("cuda", self.dist.local_rank)  # one GPU per process
+        self.model = model.to(self.device)
         self.ddp = D.wrap(model)
         self.optimizer = torch.optim.AdamW(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=cfg.betas
@@ -162,8 +201,12 @@ class Trainer:
         self.carried: tuple[Tensor, ...] | None = None  # TBPTT state between batches
         self._stop = False
         self._saved_step = -1
+        self._last_save = 0.0
         self._pending_rng: tuple[dict[str, Any], dict[str, Tensor]] | None = None
-        self._log_rows: list[dict[str, Any]] = []
+        self._data_seed = cfg.seed
+        self._train_loaders: list[tuple[DataLoader, bool]] = []
+        self._val_loaders: list[tuple[DataLoader, bool]] = []
+        self.log = MetricsLog(None)
 
     @property
     def interrupted(self) -> bool:
@@ -189,11 +232,12 @@ class Trainer:
             else:
                 total, count, state = 0.0, 0, None
                 for batch in data:
+                    batch = to_device(batch, self.device)
                     if self.cfg.tbptt:
                         loss, state = self.loss_fn(self.model, batch, state)
                     else:
                         loss = self.loss_fn(self.model, batch)
-                    n = _batch_size(batch)
+                    n = batch_size(batch)
                     total, count = total + float(loss) * n, count + n
                 metrics = {"val_loss": total / max(count, 1)}
         finally:
@@ -201,13 +245,16 @@ class Trainer:
         return D.mean_across_processes(metrics)
 
     # ---- training ------------------------------------------------------------------------------------------
+    def _planned_steps(self, train: Iterable) -> int | None:
+        return planned_steps(train, self.cfg.epochs, self.cfg.tbptt, self.cfg.max_steps)
+
     def _make_schedule(self, train: Iterable) -> LRSchedule:
-        total = self.cfg.max_steps
+        total = self._planned_steps(train)
         if total is None and self.cfg.schedule == "cosine":
-            try:
-                total = self.cfg.epochs * len(train)  # type: ignore[arg-type]
-            except TypeError:
-                raise ValueError("a cosine schedule needs max_steps, or a training loader with a length") from None
+            raise ValueError(
+                "a cosine schedule needs max_steps, or training data with a length (with tbptt: windows of a known "
+                "timestep, as StreamBatches has)"
+            )
         return LRSchedule(
             self.cfg.lr,
             self.cfg.schedule,
@@ -276,61 +323,74 @@ class Trainer:
             cb.on_evaluate(self, metrics)
 
     def fit(self, train: Iterable, val: Iterable | None = None, *, resume: bool = False) -> TrainState:
-        """Train; with ``resume=True`` continue from ``out_dir/checkpoint`` if it exists. Returns the final state."""
-        resumed = resume and self._restore(train)
-        if not resumed:
+        """Train; with ``resume=True`` continue from ``out_dir/checkpoint`` (an error if there is none). Returns the
+        final state."""
+        self._train_loaders, self._val_loaders = unseeded_loaders(train), unseeded_loaders(val)
+        if resume:
+            self._restore()
+        else:
             self._seed(self.cfg.seed)
+            self._data_seed = self.cfg.seed
             self.schedule = self._make_schedule(train)
+            self.log = MetricsLog(self._metrics_path())
         self._stop = False
         previous = signal.getsignal(signal.SIGINT)
         if self.dist.is_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, lambda *_: self.stop())  # Ctrl-C: finish the batch, checkpoint, stop
         try:
-            self._loop(train, val, resumed)
+            self._loop(train, val, resume)
         finally:
             if signal.getsignal(signal.SIGINT) is not previous:
                 signal.signal(signal.SIGINT, previous)
-            self._flush_log()
+            self.log.flush()
         return self.state
 
     def _loop(self, train: Iterable, val: Iterable | None, resumed: bool) -> None:
         cfg, st = self.cfg, self.state
-        rng_after_skip = self._pending_rng if resumed else None
+        rng, self._pending_rng = (self._pending_rng if resumed else None), None
         progress = self._progress(train)
+        self._last_save = _clock()
         try:
             while st.epoch < cfg.epochs and not self._done():
-                _set_epoch(train, st.epoch)
+                set_epoch(train, st.epoch)
+                seed_loaders(self._train_loaders, self._data_seed, st.epoch, salt=1)
+                if rng is not None:  # first: creating the iterator may draw from the RNG, as in the original run
+                    set_rng_state(*rng)
                 iterator = iter(train)
-                for _ in range(st.batch_in_epoch):  # resuming mid-epoch: skip what was already trained on
-                    next(iterator)
-                if rng_after_skip is not None:
-                    set_rng_state(*rng_after_skip)
-                    rng_after_skip = None
-                if st.batch_in_epoch == 0:
+                if st.batch_in_epoch:  # resuming mid-epoch: skip what was already trained on
+                    if sum(1 for _ in itertools.islice(iterator, st.batch_in_epoch)) < st.batch_in_epoch:
+                        raise ValueError(
+                            f"the checkpoint is {st.batch_in_epoch} batches into epoch {st.epoch}, but the training "
+                            "data has fewer now; resume with the data the run started with"
+                        )
+                    if rng is not None:  # reading the skipped batches replayed draws made before the checkpoint
+                        set_rng_state(*rng)
+                else:
                     self.carried = None
+                rng = None
                 tic, seen = time.perf_counter(), 0
                 for batch in iterator:
+                    batch = to_device(batch, self.device)
                     loss = self._train_batch(batch)
                     st.batch_in_epoch += 1
                     st.train_loss.append(loss)
-                    seen += _batch_size(batch)
+                    seen += batch_size(batch)
                     for cb in self.callbacks:
                         cb.on_step_end(self, st.step, loss)
-                    if st.step % cfg.log_every == 0 or self._stop:
-                        rate = seen / max(time.perf_counter() - tic, 1e-9)
-                        self._log(
-                            {
-                                "step": st.step,
-                                "epoch": st.epoch,
-                                "train_loss": loss,
-                                "lr": self.optimizer.param_groups[0]["lr"],
-                                "items_per_s": rate,
-                            },
-                            progress,
-                        )
+                    row = {
+                        "step": st.step,
+                        "epoch": st.epoch,
+                        "train_loss": loss,
+                        "lr": self.optimizer.param_groups[0]["lr"],
+                        "items_per_s": seen / max(time.perf_counter() - tic, 1e-9),
+                    }
+                    if progress is not None:
+                        progress.update(row)
+                    if st.step % cfg.log_every == 0:  # not on a stop: the log must not depend on interruptions
+                        self._log(row)
                     if cfg.eval_every and val is not None and st.step % cfg.eval_every == 0:
                         self._evaluate_and_log(val, progress)
-                    if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
+                    if self._checkpoint_due():
                         self._save("checkpoint")
                     if self._done():
                         break
@@ -353,10 +413,23 @@ class Trainer:
     def _done(self) -> bool:
         return self._stop or (self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps)
 
-    def _evaluate_and_log(self, val: Iterable, progress: Any) -> None:
+    def _checkpoint_due(self) -> bool:
+        cfg = self.cfg
+        if cfg.checkpoint_every and self.state.step % cfg.checkpoint_every == 0:
+            return True
+        if cfg.checkpoint_minutes is None or self.out_dir is None:
+            return False
+        # every process must save at the same step (saving ends in a barrier), whatever its own clock says
+        return D.any_across_processes(_clock() - self._last_save >= 60 * cfg.checkpoint_minutes)
+
+    def _evaluate_and_log(self, val: Iterable, progress: Progress | None) -> None:
+        seed_loaders(self._val_loaders, self._data_seed, 0, salt=2)  # every evaluation sees the same order
         metrics = self.evaluate(val)
         self._after_eval(metrics)
-        self._log({"step": self.state.step, "epoch": self.state.epoch, **metrics}, progress)
+        row = {"step": self.state.step, "epoch": self.state.epoch, **metrics}
+        self._log(row)
+        if progress is not None:
+            progress.evaluated(row)
 
     # ---- bookkeeping ---------------------------------------------------------------------------------------
     @staticmethod
@@ -365,69 +438,27 @@ class Trainer:
         np.random.seed(seed)
         torch.manual_seed(seed)
 
-    def _progress(self, train: Iterable) -> Any:
+    def _progress(self, train: Iterable) -> Progress | None:
         if not (self.cfg.progress and self.dist.is_main):
             return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        return Progress(self._planned_steps(train), self.state.step, self.cfg.progress_seconds)
 
-        progress = Progress(
-            TextColumn("train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            transient=False,
-        )
-        total = self.cfg.max_steps
-        if total is None:
-            try:
-                per_epoch = len(train)  # type: ignore[arg-type]
-                chunks = 1
-                if self.cfg.tbptt and isinstance(getattr(train, "timestep", None), int):
-                    chunks = -(-train.timestep // self.cfg.tbptt)  # type: ignore[attr-defined]
-                total = self.cfg.epochs * per_epoch * chunks
-            except TypeError:
-                total = None
-        progress.add_task("train", total=total, completed=self.state.step, info="")
-        progress.start()
-        return progress
+    def _metrics_path(self) -> Path | None:
+        return self.out_dir / "metrics.csv" if self.out_dir is not None and self.dist.is_main else None
 
-    def _log(self, row: dict[str, Any], progress: Any) -> None:
-        if not self.dist.is_main:
-            return
-        self._log_rows.append(row)
-        if progress is not None:
-            info = "  ".join(
-                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items() if k not in ("epoch",)
-            )
-            progress.update(progress.task_ids[0], completed=self.state.step, info=info)
-        if len(self._log_rows) >= 50:
-            self._flush_log()
-
-    def _flush_log(self) -> None:
-        """Append logged rows to ``out_dir/metrics.csv`` (columns grow as new metrics appear)."""
-        if not self._log_rows or self.out_dir is None or not self.dist.is_main:
-            self._log_rows = []
-            return
-        path = self.out_dir / "metrics.csv"
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        old: list[dict[str, Any]] = list(csv.DictReader(path.open())) if path.exists() else []
-        rows = old + self._log_rows
-        columns = list(dict.fromkeys(k for r in rows for k in r))
-        with path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        self._log_rows = []
+    def _log(self, row: dict[str, Any]) -> None:
+        if self.dist.is_main:
+            self.log.append(row)
 
     def _save(self, name: str, with_trainer_state: bool = True) -> None:
         """Write ``out_dir/name`` on rank 0; every rank calls this at the same points (it ends in a barrier)."""
         if with_trainer_state:
-            self._saved_step = self.state.step
+            self._saved_step, self._last_save = self.state.step, _clock()
         if self.out_dir is not None and self.dist.is_main:
             trainer_state = tensors = None
             if with_trainer_state:
                 assert self.schedule is not None
+                self.log.flush()  # before the checkpoint that counts its rows: a crash between loses nothing
                 opt_tensors, opt_meta = optimizer_to_tensors(self.optimizer)
                 rng_meta, rng_tensors = rng_state()
                 carried = {f"carried.{i}": s for i, s in enumerate(self.carried or ())}
@@ -438,6 +469,7 @@ class Trainer:
                     "optimizer": opt_meta,
                     "rng": rng_meta,
                     "carried": len(self.carried or ()),
+                    "log_rows": len(self.log),
                     "config": asdict(self.cfg),
                 }
             save_checkpoint(
@@ -445,22 +477,23 @@ class Trainer:
             )
         D.barrier()
 
-    def _restore(self, train: Iterable) -> bool:
+    def _restore(self) -> None:
         if self.out_dir is None:
             raise ValueError("resume needs the Trainer's out_dir (where the checkpoint is)")
         path = self.out_dir / "checkpoint"
-        loaded = read_trainer_state(path) if path.exists() else None
+        loaded = read_trainer_state(path)  # also finds the checkpoint a crashed save left as .checkpoint.old
         if loaded is None:
-            return False
-        from .checkpoint import load_weights
-
+            raise ValueError(
+                f"there is no checkpoint to resume in {path}; start a fresh run without {option('resume')}"
+            )
         meta, tensors = loaded
         load_weights(self.model, path)
         optimizer_from_tensors(self.optimizer, tensors, meta["optimizer"])
         self.state = TrainState(**meta["state"])
         self.schedule = LRSchedule(**meta["schedule"])
         n = meta.get("carried", 0)
-        self.carried = tuple(tensors[f"carried.{i}"] for i in range(n)) or None
+        self.carried = tuple(tensors[f"carried.{i}"].to(self.device) for i in range(n)) or None
         self._pending_rng = (meta["rng"], tensors)
         self._saved_step = self.state.step
-        return True
+        self._data_seed = meta.get("config", {}).get("seed", self.cfg.seed)
+        self.log = MetricsLog.resume(self._metrics_path(), meta.get("log_rows"), self.state.step)
