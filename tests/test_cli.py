@@ -252,3 +252,90 @@ def test_console_entry_point_runs_as_a_subprocess(series, tmp_path):
     )
     assert bad.returncode == 1 and "error: nope.csv: no such file" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_generate_streams_and_bounds_the_length(slices, tmp_path):
+    run("train", "lm", "--data", slices["shakespeare.txt"], "--timestep", "16", "--out", tmp_path / "lm", *SMALL)
+    result = run("generate", tmp_path / "lm", "--length", "1000000000", code=1)
+    assert "--length" in result.output and "100000" in result.output
+    from rnnkit import load
+    from rnnkit.decoding import SamplingConfig
+
+    lm = load(tmp_path / "lm")
+    pieces = list(lm.generate_stream("ROMEO:", 50, SamplingConfig(temperature=0.8), seed=3))
+    assert pieces[0] == "ROMEO:" and len(pieces) == 51
+    assert "".join(pieces) == lm.generate("ROMEO:", 50, SamplingConfig(temperature=0.8), seed=3)
+    printed = run(
+        "generate", tmp_path / "lm", "--prompt", "ROMEO:", "--length", "50", "--temperature", "0.8", "--seed", "3"
+    )
+    assert printed.output.rstrip("\n") == "".join(pieces)
+
+
+def test_tag_predict_on_plain_text_hints_at_text(slices, tmp_path):
+    run("train", "tag", "--data", slices["valid.conll"], "--out", tmp_path / "ner", *SMALL)
+    (tmp_path / "plain.txt").write_text("EU rejects German call to boycott British lamb .\n")
+    result = run("predict", tmp_path / "ner", "--data", tmp_path / "plain.txt", code=1)
+    assert "--text" in result.output
+    (tmp_path / "plain2.txt").write_text("EU rejects German call .\nPeter Blackburn arrived\nA third one here !\n")
+    assert "--text" in run("predict", tmp_path / "ner", "--data", tmp_path / "plain2.txt", code=1).output
+    tagged = run("predict", tmp_path / "ner", "--data", tmp_path / "plain2.txt", "--text").output
+    assert len([ln for ln in tagged.splitlines() if ln.strip()]) == 5 + 3 + 5
+
+
+def test_classify_reads_label_text_lines(tmp_path):
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(200):
+        y = int(rng.integers(2))
+        lines.append(f"__label__{'pos' if y else 'neg'} the film was {'superb' if y else 'dull'} and long")
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    run("train", "classify", "--data", tmp_path / "train.txt", "--out", tmp_path / "c", *SMALL)
+    metrics = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 20
+    (tmp_path / "sst.txt").write_text("1 a superb film\n0 a dull film\n1 superb\n0 dull\n" * 20)
+    run("train", "classify", "--data", tmp_path / "sst.txt", "--out", tmp_path / "s", *SMALL)
+    from rnnkit import load
+
+    assert load(tmp_path / "s").labels == ["0", "1"]
+
+
+def test_torchrun_trains_with_two_processes_from_the_command_line(tmp_path):
+    import os
+
+    pd.DataFrame({"y": np.sin(np.arange(300) / 5)}).to_csv(tmp_path / "s.csv", index=False)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "rnnkit",
+        "train",
+        "forecast",
+        "--data",
+        str(tmp_path / "s.csv"),
+        "--target",
+        "y",
+        "--timestep",
+        "10",
+        "--horizon",
+        "3",
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--quiet",
+        "--out",
+        str(tmp_path / "ddp"),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("saved to") == 1, "rank 0 alone reports"
+    assert json.loads((tmp_path / "ddp" / "metrics.json").read_text())["windows"] > 0
+    log = pd.read_csv(tmp_path / "ddp" / "metrics.csv")
+    assert log["step"].is_monotonic_increasing, "rank 0 alone writes the training log"
+    # 300 rows -> 210 train rows -> 198 windows -> 4 batches of 64, shared by two ranks: 2 steps per epoch
+    assert log["step"].max() == 4

@@ -187,7 +187,7 @@ def test_hints_name_the_option_in_the_callers_words(tmp_path):
         prepare_series(frame(), short).windows("val")
     with cli_style(), pytest.raises(ValueError, match=r"no window fits; use a smaller --timestep or --horizon"):
         prepare_series(frame(), SeriesConfig(target="y", timestep=30, horizon=20))
-    with cli_style(), pytest.raises(ValueError, match=r"--scaler must be 'standard', 'minmax' or 'none'"):
+    with cli_style(), pytest.raises(ValueError, match=r"'scaler' in a --config file must be 'standard', 'minmax'"):
         SeriesConfig(target="y", scaler="robust")
 
 

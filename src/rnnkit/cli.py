@@ -1,4 +1,7 @@
-"""The ``rnnkit`` command line (typer): train, evaluate, predict, generate, demo."""
+"""The ``rnnkit`` command line (typer): train, evaluate, predict, generate, demo, info.
+
+Every command is thin: it parses flags and calls the task a run was trained with (:mod:`rnnkit.tasks`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from .cli_common import STATE, console, friendly, print_metrics, save_json
+from .cli_common import STATE, console, friendly, print_metrics, resolve_input, save_json
 from .cli_train import train_app
 
 app = typer.Typer(
@@ -22,6 +25,7 @@ app.add_typer(train_app, name="train")
 DATA = typer.Option(None, "--data", help="input file (format depends on the task)")
 WRITE = typer.Option(None, "--out", help="write results to this file")
 OVERWRITE = typer.Option(False, "--overwrite", help="replace an existing output file")
+DEVICE = typer.Option("auto", "--device", help="auto (CUDA if present, else CPU), cpu, cuda or mps")
 
 
 @app.callback()
@@ -30,10 +34,18 @@ def main(debug: bool = typer.Option(False, "--debug", help="show full tracebacks
     STATE["debug"] = debug
 
 
-def _load(run: Path):
+def _load(run: Path, device: str = "auto"):
     from .tasks import load
 
-    return load(run)
+    return load(run, device)
+
+
+def _write(text: str, target: Path | None) -> None:
+    if target is None:
+        console.print(text, end="", markup=False, highlight=False)
+    else:
+        target.write_text(text, encoding="utf-8")
+        console.print(f"wrote {target}")
 
 
 @app.command()
@@ -45,7 +57,8 @@ def evaluate(
     src: Path = typer.Option(None, help="translate: source file"),
     tgt: Path = typer.Option(None, help="translate: reference file"),
     part: str = typer.Option("all", help="forecast: all, train, val or test windows of --data"),
-    beam: int = typer.Option(None, help="translate: beam size"),
+    beam: int = typer.Option(None, help="translate: beam size (default: the model's)"),
+    device: str = DEVICE,
     out: Path = WRITE,
     overwrite: bool = OVERWRITE,
 ) -> None:
@@ -53,33 +66,19 @@ def evaluate(
 
     Example: rnnkit evaluate runs/ner --data test.conll --out runs/ner/test_metrics.json
     """
-    from .tasks import Classifier, Forecaster, LanguageModel, Tagger, Translator
-    from .tasks.base import check_writable
-    from .tasks.classify import read_examples
+    from .tasks.base import Inputs, check_writable
 
     target = check_writable(out, overwrite)
-    task = _load(run)
-    if isinstance(task, Translator):
-        if src is None or tgt is None:
-            raise ValueError("translate models are evaluated on --src and --tgt files")
-        from .data.readers import read_parallel
-
-        metrics = task.evaluate(read_parallel(src, tgt, task.cfg.encoding), beam)
-    else:
-        if data is None and not files:
-            raise ValueError("give --data with the labelled data to evaluate on")
-        if isinstance(task, Forecaster):
-            metrics = task.evaluate(data, part)
-        elif isinstance(task, Classifier):
-            metrics = task.evaluate(*read_examples(data if data is not None else list(files), task.cfg))
-        elif isinstance(task, Tagger):
-            metrics = task.evaluate(data)
-        elif isinstance(task, LanguageModel):
-            from .data.readers import read_text
-
-            metrics = task.evaluate(read_text(data, task.cfg.encoding))
-        else:  # pragma: no cover - every task is handled above
-            raise ValueError(f"evaluate does not know task {task.name!r}")
+    task = _load(run, device)
+    inputs = Inputs(
+        data=resolve_input(data, "--data"),
+        files=resolve_input(files or None, "--files"),
+        src=resolve_input(src, "--src"),
+        tgt=resolve_input(tgt, "--tgt"),
+        part=part,
+        beam=beam,
+    )
+    metrics = task.evaluate_inputs(inputs)
     print_metrics(f"{task.name}: {run}", metrics)
     if target is not None:
         save_json(target, metrics)
@@ -94,60 +93,25 @@ def predict(
     out: Path = WRITE,
     plot: Path = typer.Option(None, help="forecast: also draw history and forecast to this PNG"),
     text: bool = typer.Option(False, "--text", help="tag: input is plain text, one sentence per line"),
-    column: str = typer.Option(None, help="classify: text column of a CSV input"),
-    beam: int = typer.Option(None, help="translate: beam size"),
+    column: str = typer.Option(None, help="classify: text column of a CSV input (default: the training column)"),
+    beam: int = typer.Option(None, help="translate: beam size (default: the model's)"),
+    device: str = DEVICE,
     overwrite: bool = OVERWRITE,
 ) -> None:
     """Predict with a trained model: forecasts (CSV), labels (CSV), tags (CoNLL) or translations (text).
 
     Example: rnnkit predict runs/sales --data new.csv --out forecast.csv --plot forecast.png
     """
-    from .tasks import Classifier, Forecaster, LanguageModel, Tagger, Translator
-    from .tasks.base import check_writable
+    from .tasks.base import Inputs, check_writable
 
     if data is None:
         raise ValueError("give --data with the input to predict on")
     target, picture = check_writable(out, overwrite), check_writable(plot, overwrite)
-    task = _load(run)
-    if isinstance(task, Forecaster):
-        table = task.predict(data)
-        lines = table.to_csv(index=False)
-        if picture is not None:
-            _plot_prediction(task, data, table, picture)
-    elif isinstance(task, Classifier):
-        texts = task.read_texts(data, column or task.cfg.text_column, task.cfg.encoding)
-        lines = task.prediction_table(texts).to_csv(index=False)
-    elif isinstance(task, Tagger):
-        sentences = task.read_tokens(data, "text" if text else "conll")
-        lines = task.to_conll(sentences, task.predict(sentences))
-    elif isinstance(task, Translator):
-        lines = "\n".join(task.translate(task.read_sources(data), beam)) + "\n"
-    elif isinstance(task, LanguageModel):
-        raise ValueError("a language model generates text: use 'rnnkit generate' (or 'rnnkit evaluate' on a text)")
-    else:  # pragma: no cover
-        raise ValueError(f"predict does not know task {task.name!r}")
-    if target is None:
-        console.print(lines, end="", markup=False, highlight=False)
-    else:
-        target.write_text(lines, encoding="utf-8")
-        console.print(f"wrote {target}")
-
-
-def _plot_prediction(task, data: Path, table, picture: Path) -> None:
-    from .data.timeseries import parse_times, read_table
-    from .plots import plot_forecast
-
-    cfg = task.cfg.series
-    frame = parse_times(read_table(data, encoding=task.cfg.encoding), cfg)
-    frame = frame[frame[cfg.target].notna().all(axis=1)].tail(3 * cfg.timestep)
-    name = cfg.target[0]
-    x = frame[cfg.time_column] if cfg.time_column else range(len(frame))
-    fx = table[cfg.time_column] if cfg.time_column else range(len(frame), len(frame) + len(table))
-    low = high = None
-    if task.cfg.quantiles:
-        low, high = table[f"{name}_q{task.cfg.quantiles[0]:g}"], table[f"{name}_q{task.cfg.quantiles[-1]:g}"]
-    plot_forecast(x, frame[name], fx, table[name], low, high, picture, title=f"{name}: forecast")
-    console.print(f"wrote {picture}")
+    task = _load(run, device)
+    inputs = Inputs(data=resolve_input(data, "--data"), text=text, column=column, beam=beam, plot=picture)
+    _write(task.predict_inputs(inputs), target)
+    if picture is not None and picture.exists():
+        console.print(f"wrote {picture}")
 
 
 @app.command()
@@ -155,31 +119,37 @@ def _plot_prediction(task, data: Path, table, picture: Path) -> None:
 def generate(
     run: Path = typer.Argument(..., help="run directory of a language model"),
     prompt: str = typer.Option("", help="text to continue"),
-    length: int = typer.Option(200, help="tokens to generate"),
+    length: int = typer.Option(200, help="tokens to generate (at most 100000)"),
     temperature: float = typer.Option(1.0, help="sampling temperature; 0 = greedy"),
     top_k: int = typer.Option(None, "--top-k", help="sample among the k most likely tokens"),
     top_p: float = typer.Option(None, "--top-p", help="nucleus sampling mass"),
     seed: int = typer.Option(None, help="seed for reproducible samples"),
+    device: str = DEVICE,
     out: Path = WRITE,
     overwrite: bool = OVERWRITE,
 ) -> None:
-    """Generate text with a trained language model (one-to-many use of a many-to-many model).
+    """Generate text with a trained language model (one-to-many use of a many-to-many model); the text is
+    printed as it is drawn.
 
     Example: rnnkit generate runs/book --prompt "ROMEO:" --length 400 --temperature 0.8
     """
     from .decoding import SamplingConfig
-    from .tasks import LanguageModel
     from .tasks.base import check_writable
+    from .tasks.lm import LanguageModel
 
     target = check_writable(out, overwrite)
-    task = _load(run)
+    task = _load(run, device)
     if not isinstance(task, LanguageModel):
         raise ValueError(f"{run} holds a {task.name!r} model; generate needs a language model ('rnnkit train lm')")
-    text = task.generate(prompt, length, SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p), seed)
+    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p)
+    pieces = task.generate_stream(prompt, length, sampling, seed)
     if target is None:
-        console.print(text, markup=False, highlight=False)
+        for piece in pieces:
+            console.out(piece, end="", highlight=False)
+            console.file.flush()
+        console.out("")
     else:
-        target.write_text(text + "\n", encoding="utf-8")
+        target.write_text("".join(pieces) + "\n", encoding="utf-8")
         console.print(f"wrote {target}")
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import from_dict, replace, to_dict
+from .errors import cli_style
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,7 +27,8 @@ def friendly(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with cli_style():  # error hints name flags (--missing interpolate), not Python keywords
+                return fn(*args, **kwargs)
         except typer.Exit:
             raise
         except KeyboardInterrupt as exc:
@@ -102,10 +104,15 @@ def save_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, default=float) + "\n")
 
 
-def parse_floats(text: str | None, name: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"{name}: expected comma-separated numbers like 0.1,0.5,0.9, got {text!r}") from None
+def resolve_input(value: Any, flag: str) -> Any:
+    """An input path as given, or, when a relative path is not found here, the same path inside the data
+    directory (``$RNNKIT_DATA``, default ``../shared/data``), so ``--data conll2003/train.txt`` works from any
+    folder. Lists are resolved item by item; other values pass through."""
+    if isinstance(value, list):
+        return [resolve_input(v, flag) for v in value]
+    if not isinstance(value, Path) or value.exists() or value.is_absolute():
+        return value
+    from .data import data_dir
+
+    candidate = data_dir() / value
+    return candidate if candidate.exists() else value

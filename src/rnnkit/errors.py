@@ -28,6 +28,12 @@ FLAGS: dict[str, str | None] = {
     "target": "--target",
     "lr": "--lr",
     "clip_norm": None,
+    "stride": None,
+    "scaler": None,
+    "token_column": None,
+    "separator": None,
+    "max_vocab": None,
+    "min_freq": None,
 }
 
 

@@ -49,7 +49,9 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     The order is shuffled by ``(seed, epoch)`` (call :meth:`set_epoch`), then cut into pools of ``pool_batches``
     batches, each pool sorted by length and cut into batches, and the batches shuffled. Deterministic for a given
-    seed and epoch, which is what exact resumption needs.
+    seed and epoch, which is what exact resumption needs. In a distributed run (``num_replicas`` processes) process
+    ``rank`` takes every ``num_replicas``-th batch; the list is first padded by repeating batches so that every
+    process takes the same number of steps (DDP needs that).
     """
 
     def __init__(
@@ -61,12 +63,17 @@ class BucketBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         pool_batches: int = 50,
         drop_last: bool = False,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"BucketBatchSampler: batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"BucketBatchSampler: rank must be in 0..{num_replicas - 1}, got {rank}")
         self.lengths = list(lengths)
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.pool, self.drop_last, self.epoch = pool_batches * batch_size, drop_last, 0
+        self.num_replicas, self.rank = num_replicas, rank
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -84,6 +91,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         if self.shuffle:
             perm = torch.randperm(len(batches), generator=gen).tolist()
             batches = [batches[i] for i in perm]
+        if self.num_replicas > 1 and batches:
+            total = -(-len(batches) // self.num_replicas) * self.num_replicas
+            batches = (batches * (total // len(batches) + 1))[:total][self.rank :: self.num_replicas]
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -92,8 +102,10 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         n = len(self.lengths)
         if not self.drop_last:
-            return sum(-(-min(self.pool, n - s) // self.batch_size) for s in range(0, n, self.pool))
-        return sum(min(self.pool, n - s) // self.batch_size for s in range(0, n, self.pool))
+            count = sum(-(-min(self.pool, n - s) // self.batch_size) for s in range(0, n, self.pool))
+        else:
+            count = sum(min(self.pool, n - s) // self.batch_size for s in range(0, n, self.pool))
+        return -(-count // self.num_replicas)
 
 
 class StreamBatches:
@@ -102,18 +114,23 @@ class StreamBatches:
     The ids are cut into ``B`` equal contiguous pieces (the tail that does not divide is dropped); window ``k`` is
     ``x = streams[:, k*timestep : (k+1)*timestep]`` and ``y`` the same shifted by one. Row ``b`` of consecutive
     windows continues the same text, so a language model can carry its state from window to window (stateful
-    TBPTT). Iterating yields ``(x (B, t), y (B, t))``.
+    TBPTT). Iterating yields ``(x (B, t), y (B, t))``. In a distributed run each of ``num_replicas`` processes
+    reads its own ``B / num_replicas`` of the streams (``rank``, ``rank + num_replicas``, ...).
     """
 
-    def __init__(self, ids: Sequence[int] | Tensor, batch_size: int, timestep: int) -> None:
+    def __init__(
+        self, ids: Sequence[int] | Tensor, batch_size: int, timestep: int, *, rank: int = 0, num_replicas: int = 1
+    ) -> None:
         ids = torch.as_tensor(ids, dtype=torch.long)
         if batch_size < 1 or timestep < 1:
             raise ValueError(f"StreamBatches: batch_size and timestep must be >= 1, got {batch_size}, {timestep}")
+        if batch_size < num_replicas:
+            raise ValueError(f"StreamBatches: {batch_size} streams cannot be shared by {num_replicas} processes")
         per_stream = (len(ids) - 1) // batch_size
         if per_stream < 1:
             raise ValueError(f"StreamBatches: {len(ids)} tokens are too few for {batch_size} streams")
-        self.x = ids[: per_stream * batch_size].view(batch_size, per_stream)
-        self.y = ids[1 : per_stream * batch_size + 1].view(batch_size, per_stream)  # the next token, same row
+        self.x = ids[: per_stream * batch_size].view(batch_size, per_stream)[rank::num_replicas]
+        self.y = ids[1 : per_stream * batch_size + 1].view(batch_size, per_stream)[rank::num_replicas]  # next token
         self.timestep = timestep
 
     def __len__(self) -> int:

@@ -10,10 +10,16 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
-from ..data.readers import read_labelled_csv, read_labelled_files, read_lines
+from ..data.readers import (
+    looks_like_label_lines,
+    read_label_lines,
+    read_labelled_csv,
+    read_labelled_files,
+    read_lines,
+)
 from ..data.text import Vocab, make_tokenizer, tokenizer_from_json
+from ..errors import option
 from ..layers.heads import HeadConfig
 from ..layers.inputs import InputConfig
 from ..metrics import accuracy, macro_f1
@@ -21,7 +27,10 @@ from ..topologies.base import RNNConfig
 from ..topologies.many_to_one import ManyToOne, ManyToOneConfig
 from ..training.distributed import unwrap
 from ..training.trainer import TrainerConfig
-from .base import Task, bucket_loader, prepare_out, set_seed, write_json
+from .base import Inputs, Task, bucket_loader
+from .flags import Flag
+
+TABLES = (".csv", ".parquet", ".pq", ".tsv")
 
 
 @dataclass
@@ -29,7 +38,8 @@ class ClassifyConfig:
     """Text classification.
 
     Attributes:
-        text_column, label_column: columns of a CSV/Parquet input (ignored for one-file-per-class input).
+        text_column, label_column: columns of a CSV/Parquet input (ignored for one-file-per-class input and for
+            ``label text`` lines).
         level: tokens: ``word``, ``split`` (whitespace; for pre-tokenised text), ``char`` or ``subword``.
         lowercase: lowercase before tokenising (word level).
         min_freq, max_vocab: vocabulary limits (rarer tokens become ``<unk>``).
@@ -63,10 +73,16 @@ class ClassifyConfig:
 
 
 def read_examples(source: str | Path | list[str | Path], cfg: ClassifyConfig) -> tuple[list[str], list[str]]:
-    """``(texts, labels)`` from a CSV/Parquet file (columns) or from files with one text per line per class."""
+    """``(texts, labels)`` from a CSV/Parquet file (columns), from files with one text per line per class, or from
+    a text file of ``label text`` lines (``__label__pos text`` as fastText, ``1 text`` as SST)."""
     if isinstance(source, (list, tuple)):
         return read_labelled_files(list(source), cfg.encoding)
+    if Path(source).suffix.lower() not in TABLES and looks_like_label_lines(source, cfg.encoding):
+        return read_label_lines(source, cfg.encoding)
     return read_labelled_csv(source, cfg.text_column, cfg.label_column, cfg.encoding)
+
+
+Example = tuple[str, str]
 
 
 class Classifier(Task):
@@ -74,10 +90,42 @@ class Classifier(Task):
 
     name = "classify"
     Config = ClassifyConfig
+    summary = "Classify texts (sentiment, topics): bidirectional many-to-one RNN; accuracy and macro-F1."
+    example = "rnnkit train classify --data reviews.csv --text review --label stars --out runs/reviews"
+    outputs = ("predictions.csv",)
+    flags = (
+        Flag("data", "--data", "CSV/Parquet with a text and a label column, or 'label text' lines", Path),
+        Flag(
+            "files", "--files", "instead: one file per class, one text per line (label = suffix)", Path, multiple=True
+        ),
+        Flag("text", "--text", "text column", key="text_column"),
+        Flag("label", "--label", "label column", key="label_column"),
+        Flag("dev", "--dev", "validation file (same format); default: a held-out part", Path),
+        Flag("test", "--test", "test file (same format); default: a held-out part", Path),
+        Flag("level", "--level", "tokens: word, split, char or subword", key="level"),
+        Flag("pooling", "--pooling", "last, mean, max or attention", key="pooling"),
+        Flag("max_length", "--max-length", "tokens kept per text", int, key="max_length"),
+        Flag("encoding", "--encoding", "text encoding, e.g. latin-1", key="encoding"),
+    )
 
     def __init__(self, cfg: ClassifyConfig, model: ManyToOne, vocab: Vocab, tokenizer: Any, labels: list[str]) -> None:
         super().__init__(cfg, model)
         self.vocab, self.tokenizer, self.labels = vocab, tokenizer, labels
+
+    # ---- the hooks ---------------------------------------------------------------------------------------------
+    @classmethod
+    def read(cls, cfg: ClassifyConfig, source: Any) -> list[Example]:
+        return list(zip(*read_examples(source, cfg)))
+
+    @classmethod
+    def build(cls, cfg: ClassifyConfig, train: list[Example]) -> Classifier:
+        texts = [t for t, _ in train]
+        labels = sorted({y for _, y in train})
+        if len(labels) < 2:
+            raise ValueError(f"the training data has {len(labels)} label(s); a classifier needs at least 2")
+        tokenizer = make_tokenizer(cfg.level, lowercase=cfg.lowercase, texts=texts)
+        vocab = Vocab.build((tokenizer.tokenize(t) for t in texts), cfg.min_freq, cfg.max_vocab)
+        return cls(cfg, cls.build_model(cfg, len(vocab), len(labels)), vocab, tokenizer, labels)
 
     @staticmethod
     def build_model(cfg: ClassifyConfig, vocab_size: int, n_labels: int) -> ManyToOne:
@@ -85,98 +133,19 @@ class Classifier(Task):
         head = HeadConfig(num_classes=n_labels, dropout=cfg.dropout)
         return ManyToOne(ManyToOneConfig(inp, cfg.rnn, cfg.pooling, head))
 
-    def artifacts(self) -> dict[str, Any]:
-        return {"vocab": self.vocab.to_json(), "tokenizer": self.tokenizer.to_json(), "labels": self.labels}
+    def loader(self, examples: list[Example], *, train: bool) -> Any:
+        data = self._dataset([t for t, _ in examples], [y for _, y in examples])
+        return bucket_loader(data, self.cfg.batch_size, shuffle=train, seed=self.cfg.trainer.seed, pad=self.vocab.pad)
 
-    @classmethod
-    def from_artifacts(cls, cfg: ClassifyConfig, artifacts: dict[str, Any]) -> Classifier:
-        vocab = Vocab.from_json(artifacts["vocab"])
-        model = cls.build_model(cfg, len(vocab), len(artifacts["labels"]))
-        return cls(cfg, model, vocab, tokenizer_from_json(artifacts["tokenizer"]), list(artifacts["labels"]))
+    def loss(self, model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+        x, lengths, y = batch
+        return unwrap(model).loss(model(x, lengths), y)
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        ids = [self.vocab.encode(self.tokenizer.tokenize(t))[: self.cfg.max_length] for t in texts]
-        return [i or [self.vocab.unk] for i in ids]  # an empty text still gets one step
-
-    def _dataset(self, texts: list[str], labels: list[str]) -> list[tuple[list[int], int]]:
-        index = {name: i for i, name in enumerate(self.labels)}
-        unknown = sorted(set(labels) - set(index))
-        if unknown:
-            raise ValueError(f"labels {unknown[:5]} were not seen in training (known: {self.labels})")
-        return [(ids, index[y]) for ids, y in zip(self.encode(texts), labels)]
-
-    def _loader(self, data: list, shuffle: bool, seed: int = 0) -> DataLoader:
-        return bucket_loader(data, self.cfg.batch_size, shuffle=shuffle, seed=seed, pad=self.vocab.pad)
-
-    # ---- training ------------------------------------------------------------------------------------------
-    @classmethod
-    def train(
-        cls,
-        cfg: ClassifyConfig,
-        data: str | Path | list,
-        out: str | Path,
-        *,
-        dev: Any = None,
-        test: Any = None,
-        overwrite: bool = False,
-        resume: bool = False,
-    ) -> tuple[Classifier, dict[str, Any]]:
-        out = prepare_out(out, overwrite=overwrite, resume=resume)
-        set_seed(cfg.trainer.seed)
-        texts, labels = read_examples(data, cfg)
-        order = np.random.default_rng(cfg.trainer.seed).permutation(len(texts))
-        parts = {"train": order}
-        n_val = 0 if dev is not None else round(cfg.val_fraction * len(texts))
-        n_test = 0 if test is not None else round(cfg.test_fraction * len(texts))
-        if n_val or n_test:
-            parts = {"val": order[:n_val], "test": order[n_val : n_val + n_test], "train": order[n_val + n_test :]}
-        split = {k: ([texts[i] for i in v], [labels[i] for i in v]) for k, v in parts.items()}
-        if dev is not None:
-            split["val"] = read_examples(dev, cfg)
-        if test is not None:
-            split["test"] = read_examples(test, cfg)
-        train_texts, train_labels = split["train"]
-        if len(set(train_labels)) < 2:
-            raise ValueError(f"the training data has {len(set(train_labels))} label(s); a classifier needs at least 2")
-        tokenizer = make_tokenizer(cfg.level, lowercase=cfg.lowercase, texts=train_texts)
-        vocab = Vocab.build((tokenizer.tokenize(t) for t in train_texts), cfg.min_freq, cfg.max_vocab)
-        names = sorted(set(train_labels))
-        task = cls(cfg, cls.build_model(cfg, len(vocab), len(names)), vocab, tokenizer, names)
-        train_set = task._dataset(*split["train"])
-        val = split.get("val")
-        val_loader = task._loader(task._dataset(*val), False) if val and val[0] else None
-
-        def loss_fn(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
-            x, lengths, y = batch
-            return unwrap(model).loss(model(x, lengths), y)
-
-        def evaluate_fn(model: nn.Module, loader: Any) -> dict[str, float]:
-            m = task._scores(loader)
-            return {"val_loss": m["loss"], "val_accuracy": m["accuracy"], "val_macro_f1": m["macro_f1"]}
-
-        task.fit(
-            task._loader(train_set, True, cfg.trainer.seed),
-            val_loader,
-            loss_fn,
-            out,
-            cfg.trainer,
-            evaluate_fn=evaluate_fn,
-            resume=resume,
-        )
-        metrics: dict[str, Any] = {}
-        for part in ("val", "test"):
-            if split.get(part) and split[part][0]:
-                metrics[part] = task.evaluate(*split[part])
-                task.prediction_table(*split[part]).to_csv(out / "predictions.csv", index=False)  # test wins
-        write_json(out / "metrics.json", metrics)
-        return task, metrics
-
-    # ---- inference -----------------------------------------------------------------------------------------
     @torch.no_grad()
-    def _scores(self, loader: Any) -> dict[str, float]:
+    def score(self, loader: Any) -> dict[str, float]:
         self.model.eval()
         total, gold, pred = 0.0, [], []
-        for x, lengths, y in loader:
+        for x, lengths, y in self.batches(loader):
             logits = self.model(x, lengths)
             total += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
             gold += y.tolist()
@@ -188,9 +157,53 @@ class Classifier(Task):
             "n": len(gold),
         }
 
+    def report_part(self, examples: list[Example], out: Path) -> dict[str, Any]:
+        texts, labels = [t for t, _ in examples], [y for _, y in examples]
+        self.prediction_table(texts, labels).to_csv(out / "predictions.csv", index=False)
+        return self.evaluate(texts, labels)
+
+    def artifacts(self) -> dict[str, Any]:
+        return {"vocab": self.vocab.to_json(), "tokenizer": self.tokenizer.to_json(), "labels": self.labels}
+
+    @classmethod
+    def from_artifacts(cls, cfg: ClassifyConfig, artifacts: dict[str, Any]) -> Classifier:
+        vocab = Vocab.from_json(artifacts["vocab"])
+        model = cls.build_model(cfg, len(vocab), len(artifacts["labels"]))
+        return cls(cfg, model, vocab, tokenizer_from_json(artifacts["tokenizer"]), list(artifacts["labels"]))
+
+    @classmethod
+    def sources(cls, given: dict[str, Any]) -> tuple[Any, Any, Any]:
+        data, files = given.get("data"), given.get("files")
+        if (data is None) == (not files):
+            raise ValueError("give --data (a CSV with text and label columns) or --files (one file per class)")
+        return (data if data is not None else list(files)), given.get("dev"), given.get("test")
+
+    def evaluate_inputs(self, inputs: Inputs) -> dict[str, Any]:
+        if inputs.data is None and not inputs.files:
+            raise ValueError("give --data with the labelled data to evaluate on (or --files, one file per class)")
+        return self.evaluate(*read_examples(inputs.data if inputs.data is not None else inputs.files, self.cfg))
+
+    def predict_inputs(self, inputs: Inputs) -> str:
+        if inputs.data is None:
+            raise ValueError("give --data with the texts to classify (CSV/Parquet column, or one text per line)")
+        texts = self.read_texts(inputs.data, inputs.column or self.cfg.text_column, self.cfg.encoding)
+        return self.prediction_table(texts).to_csv(index=False)
+
+    # ---- inference ---------------------------------------------------------------------------------------------
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        ids = [self.vocab.encode(self.tokenizer.tokenize(t))[: self.cfg.max_length] for t in texts]
+        return [i or [self.vocab.unk] for i in ids]  # an empty text still gets one step
+
+    def _dataset(self, texts: list[str], labels: list[str]) -> list[tuple[list[int], int]]:
+        index = {name: i for i, name in enumerate(self.labels)}
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise ValueError(f"labels {unknown[:5]} were not seen in training (known: {self.labels})")
+        return [(ids, index[y]) for ids, y in zip(self.encode(texts), labels)]
+
     def evaluate(self, texts: list[str], labels: list[str]) -> dict[str, float]:
         """Loss, accuracy and macro-F1 on labelled texts."""
-        return self._scores(self._loader(self._dataset(texts, labels), False))
+        return self.score(self.loader(list(zip(texts, labels)), train=False))
 
     @torch.no_grad()
     def predict_proba(self, texts: list[str]) -> np.ndarray:
@@ -198,8 +211,9 @@ class Classifier(Task):
         self.model.eval()
         out = np.zeros((len(texts), len(self.labels)))
         data = [(ids, i) for i, ids in enumerate(self.encode(texts))]
-        for x, lengths, idx in self._loader(data, False):
-            out[idx.numpy()] = torch.softmax(self.model(x, lengths), -1).numpy()
+        loader = bucket_loader(data, self.cfg.batch_size, shuffle=False, pad=self.vocab.pad)
+        for x, lengths, idx in self.batches(loader):
+            out[idx.cpu().numpy()] = torch.softmax(self.model(x, lengths), -1).cpu().numpy()
         return out
 
     def predict(self, texts: list[str]) -> list[str]:
@@ -220,11 +234,14 @@ class Classifier(Task):
     def read_texts(path: str | Path, column: str, encoding: str) -> list[str]:
         """Texts to classify: a column of a CSV/Parquet file, or one text per line of a plain file."""
         path = Path(path)
-        if path.suffix.lower() in (".csv", ".parquet", ".pq"):
+        if path.suffix.lower() in TABLES:
             from ..data.timeseries import read_table
 
             frame = read_table(path, encoding=encoding)
             if column not in frame.columns:
-                raise ValueError(f"{path}: unknown column {column!r}; the file has {list(frame.columns)}")
+                raise ValueError(
+                    f"{path}: unknown column {column!r}; the file has {list(frame.columns)} (choose one with "
+                    f"{option('column')})"
+                )
             return frame[column].astype(str).tolist()
         return read_lines(path, encoding)

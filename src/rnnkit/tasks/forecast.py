@@ -33,9 +33,11 @@ from ..layers.inputs import InputConfig
 from ..metrics import forecast_metrics, quantile_loss, seasonal_naive
 from ..topologies.base import RNNConfig
 from ..topologies.many_to_one import ManyToOne, ManyToOneConfig
+from ..training import distributed as D
 from ..training.distributed import unwrap
 from ..training.trainer import TrainerConfig
-from .base import Task, prepare_out, set_seed, write_json
+from .base import Inputs, Splits, Task
+from .flags import Flag, parse_floats
 
 _SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "MS": 12, "ME": 12, "Q": 4, "QS": 4, "QE": 4}
 
@@ -118,17 +120,111 @@ def infer_season(times: pd.Series | None) -> int:
     return _SEASONS.get(base, _SEASONS.get(base.upper(), 1))
 
 
+def _quantiles(text: str) -> tuple[float, ...] | None:
+    return None if text.strip().lower() == "none" else parse_floats(text, "--quantiles")
+
+
 class Forecaster(Task):
     """A trained forecaster: ``evaluate`` on windows of a series, ``predict`` the horizon after its end."""
 
     name = "forecast"
     Config = ForecastConfig
+    summary = "Forecast a time series: many-to-one RNN, horizon steps at once, with a prediction interval."
+    example = (
+        "rnnkit train forecast --data sales.csv --target sales --time-column date --timestep 48 --horizon 12 "
+        "--cell lstm --out runs/sales"
+    )
+    outputs = ("predictions.csv", "forecast.png")
+    flags = (
+        Flag("data", "--data", "CSV or Parquet file with the series", Path, required=True),
+        Flag("target", "--target", "column(s) to forecast", key="series.target", multiple=True),
+        Flag("time_column", "--time-column", "date/time column (parsed and sorted by)", key="series.time_column"),
+        Flag("past", "--past", "past-observed covariate column(s)", key="series.past_covariates", multiple=True),
+        Flag("future", "--future", "known-future covariate column(s)", key="series.future_covariates", multiple=True),
+        Flag(
+            "calendar",
+            "--calendar",
+            "calendar features: hour, dayofweek, day, month, dayofyear",
+            key="series.calendar",
+            multiple=True,
+        ),
+        Flag("timestep", "--timestep", "lookback: past steps each forecast reads", int, key="series.timestep"),
+        Flag("horizon", "--horizon", "future steps predicted", int, key="series.horizon"),
+        Flag("train_part", "--train", "train part: fraction (<1) or rows", float, key="series.train"),
+        Flag("val_part", "--val", "validation part: fraction (<1) or rows", float, key="series.val"),
+        Flag("test_part", "--test", "test part: fraction or rows (default: the rest)", float, key="series.test"),
+        Flag("missing", "--missing", "missing values: error, interpolate or ffill", key="series.missing"),
+        Flag(
+            "quantiles",
+            "--quantiles",
+            "prediction-interval quantiles, e.g. 0.1,0.5,0.9 ('none' for a point forecast)",
+            key="quantiles",
+            parse=_quantiles,
+        ),
+        Flag(
+            "season",
+            "--season",
+            "seasonal period for the naive baseline and MASE (default: inferred)",
+            int,
+            key="season",
+        ),
+        Flag("encoding", "--encoding", "text encoding of the CSV", key="encoding"),
+    )
 
     def __init__(
         self, cfg: ForecastConfig, model: ForecastNet, scaler: Scaler, columns: dict[str, list[str]], season: int
     ) -> None:
         super().__init__(cfg, model)
         self.scaler, self.columns, self.season = scaler, columns, season
+
+    # ---- the hooks ---------------------------------------------------------------------------------------------
+    @classmethod
+    def read(cls, cfg: ForecastConfig, source: Any) -> pd.DataFrame:
+        return read_table(source, encoding=cfg.encoding)
+
+    @classmethod
+    def split(cls, cfg: ForecastConfig, data: pd.DataFrame, dev: Any = None, test: Any = None) -> Splits:
+        """Chronological parts of one table (``series.train/val/test``); the scaler is fitted on the train rows."""
+        if dev is not None or test is not None:
+            raise ValueError("a forecaster splits one table by time; set the parts with --train, --val and --test")
+        prepared = prepare_series(data, cfg.series, encoding=cfg.encoding)
+        train, val, test_end = prepared.borders
+        return Splits(
+            prepared.windows("train"),
+            prepared.windows("val") if val > train else None,
+            prepared.windows("test") if test_end > val else None,
+        )
+
+    @classmethod
+    def build(cls, cfg: ForecastConfig, train: WindowDataset) -> Forecaster:
+        prepared = train.data
+        season = cfg.season or infer_season(prepared.times)
+        cols = {"input": prepared.input_columns, "future": prepared.future_columns}
+        return cls(cfg, ForecastNet(cfg, len(cols["input"]), len(cols["future"])), prepared.scaler, cols, season)
+
+    def loader(self, examples: WindowDataset, *, train: bool) -> Any:
+        if not train:
+            return DataLoader(examples, batch_size=256)
+        seed = self.cfg.trainer.seed
+        sampler = D.shard_sampler(examples, shuffle=True, seed=seed)
+        gen = torch.Generator().manual_seed(seed)
+        loader = DataLoader(
+            examples, batch_size=self.cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=gen
+        )
+        return _Epochs(loader)
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        x, f, y = batch
+        return unwrap(model).loss(model(x, f), y)
+
+    def report(self, out: Path, splits: Splits) -> dict[str, Any]:
+        """Metrics on the test part (else val, else train) beside seasonal naive; its predictions and a plot."""
+        part = "test" if splits.test is not None else "val" if splits.val is not None else "train"
+        prepared = splits.train.data
+        metrics = self.evaluate_prepared(prepared, part)
+        self.window_predictions(prepared, part).to_csv(out / "predictions.csv", index=False)
+        self.plot_window(prepared, out / "forecast.png")
+        return metrics
 
     def artifacts(self) -> dict[str, Any]:
         return {"scaler": self.scaler.to_json(), "columns": self.columns, "season": self.season}
@@ -139,46 +235,26 @@ class Forecaster(Task):
         model = ForecastNet(cfg, len(cols["input"]), len(cols["future"]))
         return cls(cfg, model, Scaler.from_json(artifacts["scaler"]), cols, int(artifacts["season"]))
 
-    # ---- training ------------------------------------------------------------------------------------------
-    @classmethod
-    def train(
-        cls,
-        cfg: ForecastConfig,
-        data: str | Path | pd.DataFrame,
-        out: str | Path,
-        *,
-        overwrite: bool = False,
-        resume: bool = False,
-    ) -> tuple[Forecaster, dict[str, Any]]:
-        """Prepare the series, train, evaluate on the test part (beside seasonal naive), plot, save."""
-        out = prepare_out(out, overwrite=overwrite, resume=resume)
-        set_seed(cfg.trainer.seed)
-        prepared = prepare_series(data, cfg.series, encoding=cfg.encoding)
-        season = cfg.season or infer_season(prepared.times)
-        cols = {"input": prepared.input_columns, "future": prepared.future_columns}
-        task = cls(cfg, ForecastNet(cfg, len(cols["input"]), len(cols["future"])), prepared.scaler, cols, season)
-        gen = torch.Generator().manual_seed(cfg.trainer.seed)
-        train = DataLoader(prepared.windows("train"), batch_size=cfg.batch_size, shuffle=True, generator=gen)
-        has_val = prepared.borders[1] > prepared.borders[0]
-        val = DataLoader(prepared.windows("val"), batch_size=256) if has_val else None
+    def evaluate_inputs(self, inputs: Inputs) -> dict[str, Any]:
+        if inputs.data is None:
+            raise ValueError("give --data with the series to evaluate on")
+        return self.evaluate(inputs.data, inputs.part)
 
-        def loss_fn(model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
-            x, f, y = batch
-            return unwrap(model).loss(model(x, f), y)
-
-        task.fit(_Epochs(train), val, loss_fn, out, cfg.trainer, resume=resume)
-        has_test = prepared.borders[2] > prepared.borders[1]
-        metrics = task.evaluate_prepared(prepared, "test" if has_test else "val" if has_val else "train")
-        write_json(out / "metrics.json", metrics)
-        task.window_predictions(prepared, metrics["part"]).to_csv(out / "predictions.csv", index=False)
-        task.plot_window(prepared, out / "forecast.png")
-        return task, metrics
+    def predict_inputs(self, inputs: Inputs) -> str:
+        if inputs.data is None:
+            raise ValueError("give --data with the series to forecast from")
+        table = self.predict(inputs.data)
+        if inputs.plot is not None:
+            self.plot_prediction(inputs.data, table, inputs.plot)
+        return table.to_csv(index=False)
 
     # ---- inference -----------------------------------------------------------------------------------------
     @torch.no_grad()
     def _run(self, ds: WindowDataset) -> tuple[Tensor, Tensor, Tensor]:
         x, f, y = ds.tensors()
-        preds = [self.model(x[i : i + 512], f[i : i + 512]) for i in range(0, len(x), 512)]
+        self.model.eval()
+        dev = self.device
+        preds = [self.model(x[i : i + 512].to(dev), f[i : i + 512].to(dev)).cpu() for i in range(0, len(x), 512)]
         return x, torch.cat(preds), y
 
     def _unscale(self, values: Tensor) -> np.ndarray:
@@ -268,7 +344,8 @@ class Forecaster(Task):
         x = torch.as_tensor(table[: cfg.timestep], dtype=torch.float32)[None]
         f_idx = [input_cols.index(c) for c in future_cols]
         f = torch.as_tensor(table[cfg.timestep :, f_idx], dtype=torch.float32)[None]
-        pred = self.model(x, f)[0]
+        self.model.eval()
+        pred = self.model(x.to(self.device), f.to(self.device))[0].cpu()
         out = pd.DataFrame()
         if cfg.time_column:
             out[cfg.time_column] = future[cfg.time_column].to_numpy()
@@ -331,6 +408,21 @@ class Forecaster(Task):
             interval=interval,
         )
 
+    def plot_prediction(self, data: str | Path | pd.DataFrame, table: pd.DataFrame, picture: Path) -> Path | None:
+        """The last ``3 * timestep`` observed rows of ``data`` and the forecast ``table`` after them (PNG)."""
+        from ..plots import plot_forecast
+
+        cfg = self.cfg.series
+        frame = parse_times(read_table(data, encoding=self.cfg.encoding), cfg)
+        frame = frame[frame[cfg.target].notna().all(axis=1)].tail(3 * cfg.timestep)
+        name = cfg.target[0]
+        x = frame[cfg.time_column] if cfg.time_column else range(len(frame))
+        fx = table[cfg.time_column] if cfg.time_column else range(len(frame), len(frame) + len(table))
+        low = high = None
+        if self.cfg.quantiles:
+            low, high = table[f"{name}_q{self.cfg.quantiles[0]:g}"], table[f"{name}_q{self.cfg.quantiles[-1]:g}"]
+        return plot_forecast(x, frame[name], fx, table[name], low, high, picture, title=f"{name}: forecast")
+
 
 class _Epochs:
     """A DataLoader whose shuffling is a function of the epoch (what exact resumption needs)."""
@@ -342,6 +434,8 @@ class _Epochs:
     def set_epoch(self, epoch: int) -> None:
         if self.loader.generator is not None:
             self.loader.generator.manual_seed(self.seed + epoch)
+        if hasattr(self.loader.sampler, "set_epoch"):  # DistributedSampler in a distributed run
+            self.loader.sampler.set_epoch(epoch)
 
     def __iter__(self):
         return iter(self.loader)

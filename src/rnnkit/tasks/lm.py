@@ -4,6 +4,8 @@ scored by loss, perplexity and bits per character; used one-to-many to generate 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +17,19 @@ from ..data.batching import StreamBatches
 from ..data.readers import read_text
 from ..data.text import Vocab, make_tokenizer, tokenizer_from_json
 from ..decoding import SamplingConfig
+from ..errors import option
 from ..layers.heads import HeadConfig
 from ..layers.inputs import InputConfig
 from ..metrics import lm_metrics
 from ..topologies.base import RNNConfig
 from ..topologies.many_to_many import ManyToMany, ManyToManyConfig
+from ..training import distributed as D
 from ..training.trainer import TrainerConfig
-from .base import Task, prepare_out, set_seed, write_json
+from .base import Inputs, Splits, Task
+from .flags import Flag
+
+#: the most tokens one call of ``generate`` produces (a typo like --length 1000000000 must not hang)
+MAX_GENERATE = 100_000
 
 
 @dataclass
@@ -63,10 +71,39 @@ class LanguageModel(Task):
 
     name = "lm"
     Config = LMConfig
+    summary = "Language model over a text: stateful truncated BPTT; loss, perplexity, bits per character."
+    example = "rnnkit train lm --data book.txt --level char --timestep 128 --out runs/book"
+    outputs = ("samples.txt",)
+    flags = (
+        Flag("data", "--data", "a text file", Path, required=True),
+        Flag("level", "--level", "tokens: char, word or subword", key="level"),
+        Flag("timestep", "--timestep", "truncated-BPTT window in tokens", int, key="timestep"),
+        Flag("tie_weights", "--tie-weights/--no-tie-weights", "share embedding and output", bool, key="tie_weights"),
+        Flag("encoding", "--encoding", "text encoding", key="encoding"),
+    )
 
     def __init__(self, cfg: LMConfig, model: ManyToMany, tokenizer: Any, vocab: Vocab) -> None:
         super().__init__(cfg, model)
         self.tokenizer, self.vocab = tokenizer, vocab
+
+    # ---- the hooks ---------------------------------------------------------------------------------------------
+    @classmethod
+    def read(cls, cfg: LMConfig, source: Any) -> str:
+        text = read_text(source, cfg.encoding)
+        return text.lower() if cfg.lowercase else text
+
+    @classmethod
+    def split(cls, cfg: LMConfig, data: str, dev: Any = None, test: Any = None) -> Splits:
+        """The first ``1 - val_fraction`` of the text trains, the rest validates (by position, not at random)."""
+        cut = int(len(data) * (1 - cfg.val_fraction))
+        val = dev if dev is not None else data[cut:]
+        return Splits(data[:cut] if dev is None else data, val if val.strip() else None, test)
+
+    @classmethod
+    def build(cls, cfg: LMConfig, train: str) -> LanguageModel:
+        tokenizer = make_tokenizer(cfg.level, texts=[train], vocab_size=cfg.subword_vocab)
+        vocab = Vocab.build([tokenizer.tokenize(train)], cfg.min_freq)
+        return cls(cfg, cls.build_model(cfg, len(vocab)), tokenizer, vocab)
 
     @staticmethod
     def build_model(cfg: LMConfig, vocab_size: int) -> ManyToMany:
@@ -76,6 +113,46 @@ class LanguageModel(Task):
         head = HeadConfig(num_classes=vocab_size, dropout=cfg.dropout)
         return ManyToMany(ManyToManyConfig(inp, cfg.rnn, head, tie_weights=cfg.tie_weights))
 
+    def loader(self, examples: str, *, train: bool) -> StreamBatches:
+        if not train:
+            return self._val_streams(examples)
+        ids = self.ids(examples)
+        info = D.info()
+        if len(ids) < self.cfg.batch_size * 2:
+            raise ValueError(
+                f"the text has {len(ids)} training tokens, too few for {option('batch_size', self.cfg.batch_size)}"
+            )
+        return StreamBatches(ids, self.cfg.batch_size, self.cfg.timestep, rank=info.rank, num_replicas=info.world_size)
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor], state: Any = None) -> tuple[Tensor, Any]:
+        x, y = batch
+        out, state = model(x, state)
+        return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1)), state
+
+    @torch.no_grad()
+    def score(self, streams: Any) -> dict[str, float]:
+        self.model.eval()
+        total, tokens, state = 0.0, 0, None
+        for x, y in self.batches(streams):
+            out, state = self.model(x, state)
+            total += float(nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="sum"))
+            tokens += y.numel()
+        chars = tokens * getattr(streams, "chars_per_token", 1.0)
+        return lm_metrics(total, tokens, max(chars, 1.0))
+
+    def trainer_config(self) -> TrainerConfig:
+        cfg = self.cfg.trainer
+        return cfg if cfg.tbptt else dataclasses.replace(cfg, tbptt=self.cfg.timestep)
+
+    def report(self, out: Path, splits: Splits) -> dict[str, Any]:
+        metrics = {"val": self.evaluate(splits.val)} if splits.val is not None else {}
+        prompt = (splits.val or splits.train)[:40]
+        sample = self.generate(prompt, 400, SamplingConfig(temperature=0.8), seed=self.cfg.trainer.seed)
+        (out / "samples.txt").write_text(
+            f"# prompt: the first 40 characters of the validation text; temperature 0.8\n{sample}\n"
+        )
+        return metrics
+
     def artifacts(self) -> dict[str, Any]:
         return {"vocab": self.vocab.to_json(), "tokenizer": self.tokenizer.to_json()}
 
@@ -84,47 +161,17 @@ class LanguageModel(Task):
         vocab = Vocab.from_json(artifacts["vocab"])
         return cls(cfg, cls.build_model(cfg, len(vocab)), tokenizer_from_json(artifacts["tokenizer"]), vocab)
 
+    def evaluate_inputs(self, inputs: Inputs) -> dict[str, Any]:
+        if inputs.data is None:
+            raise ValueError("give --data with a text to evaluate on")
+        return self.evaluate(read_text(inputs.data, self.cfg.encoding))
+
+    def predict_inputs(self, inputs: Inputs) -> str:
+        raise ValueError("a language model generates text: use 'rnnkit generate' (or 'rnnkit evaluate' on a text)")
+
+    # ---- inference ---------------------------------------------------------------------------------------------
     def ids(self, text: str) -> list[int]:
         return self.vocab.encode(self.tokenizer.tokenize(text.lower() if self.cfg.lowercase else text))
-
-    @staticmethod
-    def loss_fn(model: nn.Module, batch: tuple[Tensor, Tensor], state: Any) -> tuple[Tensor, Any]:
-        x, y = batch
-        out, state = model(x, state)
-        return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1)), state
-
-    @classmethod
-    def train(
-        cls, cfg: LMConfig, data: str | Path, out: str | Path, *, overwrite: bool = False, resume: bool = False
-    ) -> tuple[LanguageModel, dict[str, Any]]:
-        out = prepare_out(out, overwrite=overwrite, resume=resume)
-        set_seed(cfg.trainer.seed)
-        text = read_text(data, cfg.encoding)
-        text = text.lower() if cfg.lowercase else text
-        cut = int(len(text) * (1 - cfg.val_fraction))
-        train_text, val_text = text[:cut], text[cut:]
-        tokenizer = make_tokenizer(cfg.level, texts=[train_text], vocab_size=cfg.subword_vocab)
-        vocab = Vocab.build([tokenizer.tokenize(train_text)], cfg.min_freq)
-        task = cls(cfg, cls.build_model(cfg, len(vocab)), tokenizer, vocab)
-        train_ids = task.ids(train_text)
-        if len(train_ids) < cfg.batch_size * 2:
-            raise ValueError(f"the text has {len(train_ids)} training tokens, too few for batch_size={cfg.batch_size}")
-        train = StreamBatches(train_ids, cfg.batch_size, cfg.timestep)
-        val = task._val_streams(val_text) if val_text.strip() else None
-        trainer_cfg = cfg.trainer if cfg.trainer.tbptt else _with_tbptt(cfg.trainer, cfg.timestep)
-
-        def evaluate_fn(model: nn.Module, streams: Any) -> dict[str, float]:
-            return {f"val_{k}": v for k, v in task._score(streams).items()}
-
-        task.fit(train, val, cls.loss_fn, out, trainer_cfg, evaluate_fn=evaluate_fn, resume=resume)
-        metrics = {"val": task._score(val)} if val is not None else {}
-        write_json(out / "metrics.json", metrics)
-        prompt = (val_text or train_text)[:40]
-        sample = task.generate(prompt, 400, SamplingConfig(temperature=0.8), seed=cfg.trainer.seed)
-        (out / "samples.txt").write_text(
-            f"# prompt: the first 40 characters of the validation text; temperature 0.8\n{sample}\n"
-        )
-        return task, metrics
 
     def _val_streams(self, text: str) -> StreamBatches:
         ids = self.ids(text)
@@ -133,37 +180,51 @@ class LanguageModel(Task):
         s.chars_per_token = len(text) / max(len(ids), 1)  # type: ignore[attr-defined]
         return s
 
-    @torch.no_grad()
-    def _score(self, streams: StreamBatches) -> dict[str, float]:
-        self.model.eval()
-        total, tokens, state = 0.0, 0, None
-        for x, y in streams:
-            out, state = self.model(x, state)
-            total += float(nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="sum"))
-            tokens += y.numel()
-        chars = tokens * getattr(streams, "chars_per_token", 1.0)
-        return lm_metrics(total, tokens, max(chars, 1.0))
-
     def evaluate(self, text: str) -> dict[str, float]:
         """Loss (nats per token), perplexity and bits per character on ``text``, read as one stream."""
         if len(self.ids(text)) < 2:
             raise ValueError("evaluate needs a text of at least two tokens")
-        return self._score(self._val_streams(text))
+        return self.score(self._val_streams(text))
+
+    def _tokens(self, prompt: str, length: int, sampling: SamplingConfig | None, seed: int | None) -> Iterator[int]:
+        if not 1 <= length <= MAX_GENERATE:
+            raise ValueError(f"length must be >= 1 and <= {MAX_GENERATE}, got {length} ({option('length')})")
+        ids = self.ids(prompt) or [self.vocab.bos]
+        gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
+        self.model.eval()
+        stream = self.model.stream(torch.tensor([ids], device=self.device), sampling, gen)
+        return (int(t[0]) for t in itertools.islice(stream, length))
 
     def generate(
         self, prompt: str, length: int = 200, sampling: SamplingConfig | None = None, seed: int | None = None
     ) -> str:
         """``prompt`` continued by ``length`` tokens (temperature / top-k / top-p in ``sampling``; ``seed`` for
         reproducible draws)."""
-        if length < 1:
-            raise ValueError(f"length must be >= 1, got {length}")
-        ids = self.ids(prompt) or [self.vocab.bos]
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        tokens, lengths = self.model.generate(torch.tensor([ids]), length, sampling or SamplingConfig(), generator=gen)
-        new = self.vocab.decode(tokens[0, : int(lengths[0])].tolist())
-        glue = "" if self.cfg.level == "char" or not prompt else " "
-        return prompt + glue + self.tokenizer.detokenize(new)
+        return "".join(self.generate_stream(prompt, length, sampling, seed))
 
+    def generate_stream(
+        self, prompt: str, length: int = 200, sampling: SamplingConfig | None = None, seed: int | None = None
+    ) -> Iterator[str]:
+        """:meth:`generate` piece by piece as the tokens are drawn: the prompt first, then the text each new token
+        adds (for streaming output). The pieces join to exactly what :meth:`generate` returns."""
+        tokens = self._tokens(prompt, length, sampling, seed)  # checks the length before anything is yielded
+        return self._pieces(prompt, tokens)
 
-def _with_tbptt(cfg: TrainerConfig, timestep: int) -> TrainerConfig:
-    return dataclasses.replace(cfg, tbptt=timestep)
+    def _pieces(self, prompt: str, tokens: Iterator[int]) -> Iterator[str]:
+        yield prompt
+        if self.cfg.level == "char":
+            yield from ("".join(self.vocab.decode([t])) for t in tokens)
+            return
+        words: list[str] = []
+        for token in tokens:
+            word = self.vocab.decode([token])
+            if not word:  # special tokens (pad, bos, eos) print as nothing
+                continue
+            # detokenising is local, so the text a token adds is what it adds to the last few tokens
+            base = words[-32:]
+            before, after = self.tokenizer.detokenize(base), self.tokenizer.detokenize([*base, word[0]])
+            piece = after[len(before) :] if after.startswith(before) else " " + self.tokenizer.detokenize(word)
+            if not words and prompt:
+                piece = " " + piece.lstrip()
+            words.append(word[0])
+            yield piece

@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
 from ..data.readers import Sentence, read_conll, read_lines
 from ..data.text import Vocab
+from ..errors import option
 from ..layers.heads import HeadConfig
 from ..layers.inputs import InputConfig
 from ..metrics import entity_scores
@@ -19,7 +19,8 @@ from ..topologies.base import RNNConfig
 from ..topologies.many_to_many import ManyToMany, ManyToManyConfig
 from ..training.distributed import unwrap
 from ..training.trainer import TrainerConfig
-from .base import Task, bucket_loader, prepare_out, set_seed, write_json
+from .base import Inputs, Task, bucket_loader
+from .flags import Flag
 
 
 @dataclass
@@ -69,16 +70,66 @@ class Tagger(Task):
 
     name = "tag"
     Config = TagConfig
+    summary = "Tag tokens (NER, chunking): bidirectional many-to-many RNN, optional CRF; entity F1 with seqeval."
+    example = "rnnkit train tag --data train.conll --dev valid.conll --crf --out runs/ner"
+    outputs = ("predictions.conll",)
+    flags = (
+        Flag("data", "--data", "CoNLL training file", Path, required=True),
+        Flag("dev", "--dev", "CoNLL validation file; default: a held-out part", Path),
+        Flag("test", "--test", "CoNLL test file", Path),
+        Flag("crf", "--crf/--no-crf", "decode with a linear-chain CRF", bool, key="crf"),
+        Flag("tag_column", "--tag-column", "column of the tag (-1: last)", int, key="tag_column"),
+        Flag("encoding", "--encoding", "text encoding", key="encoding"),
+    )
 
     def __init__(self, cfg: TagConfig, model: ManyToMany, vocab: Vocab, tags: list[str]) -> None:
         super().__init__(cfg, model)
         self.vocab, self.tags = vocab, tags
+
+    # ---- the hooks ---------------------------------------------------------------------------------------------
+    @classmethod
+    def read(cls, cfg: TagConfig, source: Any) -> list[Sentence]:
+        return read_sentences(source, cfg)
+
+    @classmethod
+    def build(cls, cfg: TagConfig, train: list[Sentence]) -> Tagger:
+        norm = (lambda t: [w.lower() for w in t]) if cfg.lowercase else (lambda t: t)
+        vocab = Vocab.build((norm(s.tokens) for s in train), cfg.min_freq)
+        tags = sorted({t for s in train for t in s.tags})
+        return cls(cfg, cls.build_model(cfg, len(vocab), len(tags)), vocab, tags)
 
     @staticmethod
     def build_model(cfg: TagConfig, vocab_size: int, n_tags: int) -> ManyToMany:
         inp = InputConfig(vocab_size=vocab_size, embedding_dim=cfg.embedding_dim, dropout=cfg.dropout)
         head = HeadConfig(num_classes=n_tags, dropout=cfg.dropout)
         return ManyToMany(ManyToManyConfig(inp, cfg.rnn, head, crf=cfg.crf))
+
+    def loader(self, examples: list[Sentence], *, train: bool) -> Any:
+        return self._loader(self._dataset(examples), shuffle=train)
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+        x, lengths, y, _ = batch
+        out, _ = model(x, lengths=lengths)
+        return unwrap(model).loss(out, y, lengths)
+
+    @torch.no_grad()
+    def score(self, loader: Any) -> dict[str, float]:
+        self.model.eval()
+        gold, pred, total, count = [], [], 0.0, 0
+        for x, lengths, y, _ in self.batches(loader):
+            scores, _ = self.model(x, lengths=lengths)  # one forward pass for both the loss and the decoding
+            total += float(self.model.loss(scores, y, lengths)) * len(x)
+            count += len(x)
+            best = self.model.decode_scores(scores, lengths)
+            for b, n in enumerate(lengths.tolist()):
+                gold.append([self.tags[i] for i in y[b, :n].tolist()])
+                pred.append([self.tags[i] for i in best[b, :n].tolist()])
+        return {"loss": total / max(count, 1), **entity_scores(gold, pred)}
+
+    def report_part(self, examples: list[Sentence], out: Path) -> dict[str, Any]:
+        tokens = [s.tokens for s in examples]
+        (out / "predictions.conll").write_text(self.to_conll(tokens, self.predict(tokens), [s.tags for s in examples]))
+        return self.evaluate(examples)
 
     def artifacts(self) -> dict[str, Any]:
         return {"vocab": self.vocab.to_json(), "tags": self.tags}
@@ -88,6 +139,13 @@ class Tagger(Task):
         vocab = Vocab.from_json(artifacts["vocab"])
         return cls(cfg, cls.build_model(cfg, len(vocab), len(artifacts["tags"])), vocab, list(artifacts["tags"]))
 
+    def predict_inputs(self, inputs: Inputs) -> str:
+        if inputs.data is None:
+            raise ValueError("give --data with the sentences to tag (CoNLL, or plain text with --text)")
+        sentences = self.read_tokens(inputs.data, "text" if inputs.text else "conll")
+        return self.to_conll(sentences, self.predict(sentences))
+
+    # ---- inference ---------------------------------------------------------------------------------------------
     def _norm(self, tokens: list[str]) -> list[str]:
         return [t.lower() for t in tokens] if self.cfg.lowercase else tokens
 
@@ -98,88 +156,14 @@ class Tagger(Task):
             raise ValueError(f"tags {unknown[:5]} were not seen in training (known: {self.tags})")
         return [(self.vocab.encode(self._norm(s.tokens)), [index[t] for t in s.tags]) for s in sentences]
 
-    def _loader(self, data: list, shuffle: bool, seed: int = 0) -> DataLoader:
-        return bucket_loader(data, self.cfg.batch_size, shuffle=shuffle, seed=seed, sequences=(0, 1))
-
-    @classmethod
-    def train(
-        cls,
-        cfg: TagConfig,
-        data: str | Path,
-        out: str | Path,
-        *,
-        dev: str | Path | None = None,
-        test: str | Path | None = None,
-        overwrite: bool = False,
-        resume: bool = False,
-    ) -> tuple[Tagger, dict[str, Any]]:
-        out = prepare_out(out, overwrite=overwrite, resume=resume)
-        set_seed(cfg.trainer.seed)
-        sentences = read_sentences(data, cfg)
-        if dev is not None:
-            val = read_sentences(dev, cfg)
-        else:
-            n = round(cfg.val_fraction * len(sentences))
-            order = torch.randperm(len(sentences), generator=torch.Generator().manual_seed(cfg.trainer.seed)).tolist()
-            val = [sentences[i] for i in order[:n]]
-            sentences = [sentences[i] for i in order[n:]]
-        norm = (lambda t: [w.lower() for w in t]) if cfg.lowercase else (lambda t: t)
-        vocab = Vocab.build((norm(s.tokens) for s in sentences), cfg.min_freq)
-        tags = sorted({t for s in sentences for t in s.tags})
-        task = cls(cfg, cls.build_model(cfg, len(vocab), len(tags)), vocab, tags)
-        val_loader = task._loader(task._dataset(val), False) if val else None
-
-        def loss_fn(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
-            x, lengths, y, _ = batch
-            out, _ = model(x, lengths=lengths)
-            return unwrap(model).loss(out, y, lengths)
-
-        def evaluate_fn(model: nn.Module, loader: Any) -> dict[str, float]:
-            scores = task._scores(loader)
-            return {"val_loss": scores.pop("loss"), **{f"val_{k}": v for k, v in scores.items()}}
-
-        task.fit(
-            task._loader(task._dataset(sentences), True, cfg.trainer.seed),
-            val_loader,
-            loss_fn,
-            out,
-            cfg.trainer,
-            evaluate_fn=evaluate_fn,
-            resume=resume,
-        )
-        metrics: dict[str, Any] = {}
-        if val:
-            metrics["val"] = task.evaluate(val)
-        held_out = read_sentences(test, cfg) if test is not None else val
-        if test is not None:
-            metrics["test"] = task.evaluate(held_out)
-        if held_out:
-            tokens = [s.tokens for s in held_out]
-            (out / "predictions.conll").write_text(
-                task.to_conll(tokens, task.predict(tokens), [s.tags for s in held_out])
-            )
-        write_json(out / "metrics.json", metrics)
-        return task, metrics
-
-    @torch.no_grad()
-    def _scores(self, loader: Any) -> dict[str, float]:
-        self.model.eval()
-        gold, pred, total, count = [], [], 0.0, 0
-        for x, lengths, y, _ in loader:
-            out, _ = self.model(x, lengths=lengths)
-            total += float(self.model.loss(out, y, lengths)) * len(x)
-            count += len(x)
-            best = self.model.decode(x, lengths)
-            for b, n in enumerate(lengths.tolist()):
-                gold.append([self.tags[i] for i in y[b, :n].tolist()])
-                pred.append([self.tags[i] for i in best[b, :n].tolist()])
-        return {"loss": total / max(count, 1), **entity_scores(gold, pred)}
+    def _loader(self, data: list, shuffle: bool) -> Any:
+        return bucket_loader(data, self.cfg.batch_size, shuffle=shuffle, seed=self.cfg.trainer.seed, sequences=(0, 1))
 
     def evaluate(self, sentences: list[Sentence] | str | Path) -> dict[str, float]:
         """Entity-level precision/recall/F1 (seqeval), token accuracy and the loss."""
         if isinstance(sentences, (str, Path)):
             sentences = read_sentences(sentences, self.cfg)
-        return self._scores(self._loader(self._dataset(sentences), False))
+        return self.score(self.loader(sentences, train=False))
 
     @torch.no_grad()
     def predict(self, sentences: list[list[str]]) -> list[list[str]]:
@@ -187,7 +171,7 @@ class Tagger(Task):
         self.model.eval()
         data = [(self.vocab.encode(self._norm(toks)) or [self.vocab.unk], [i]) for i, toks in enumerate(sentences)]
         out: list[list[str]] = [[] for _ in sentences]
-        for x, lengths, idx, _ in self._loader(data, False):
+        for x, lengths, idx, _ in self.batches(self._loader(data, False)):
             best = self.model.decode(x, lengths)
             for b, n in enumerate(lengths.tolist()):
                 out[int(idx[b, 0])] = [self.tags[i] for i in best[b, :n].tolist()]
@@ -204,9 +188,31 @@ class Tagger(Task):
 
     def read_tokens(self, path: str | Path, fmt: str = "conll") -> list[list[str]]:
         """Sentences to tag: CoNLL (``fmt="conll"``: the token column) or plain text (``fmt="text"``: one
-        whitespace-tokenised sentence per line)."""
+        whitespace-tokenised sentence per line). Plain text read as CoNLL fails with a hint to say so."""
         if fmt == "conll":
-            return [s.tokens for s in read_sentences(path, self.cfg)]
+            try:
+                sentences = read_sentences(path, self.cfg)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{exc}; if the file is plain text (one sentence per line), pass {option('text')}"
+                ) from None
+            if _looks_like_plain_text(path, self.cfg.encoding):
+                raise ValueError(
+                    f"{path} looks like plain text (one sentence per line), not CoNLL (one token per line); "
+                    f"pass {option('text')}"
+                )
+            return [s.tokens for s in sentences]
         if fmt == "text":
             return [line.split() for line in read_lines(path, self.cfg.encoding)]
         raise ValueError(f"format must be 'conll' or 'text', got {fmt!r}")
+
+
+def _looks_like_plain_text(path: str | Path, encoding: str) -> bool:
+    """A text file of sentences (one per line) rather than CoNLL (one token per line): no blank line between
+    sentences, several words per line, and the last words do not look like tags."""
+    lines = read_lines(path, encoding, skip_empty=False)
+    if any(not line.strip() for line in lines[:-1]) or max(len(line.split()) for line in lines) < 2:
+        return False
+    last = [line.split()[-1] for line in lines if line.strip()]
+    tag_like = any(t == "O" or t[:2] in ("B-", "I-", "E-", "S-") for t in last)
+    return len(last) == 1 or (len(set(last)) == len(last) and not tag_like)

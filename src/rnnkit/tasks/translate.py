@@ -10,17 +10,18 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
 from ..data.batching import pad_collate
 from ..data.readers import read_lines, read_parallel
 from ..data.text import Vocab, make_tokenizer, tokenizer_from_json
+from ..errors import option
 from ..metrics import bleu
 from ..topologies.base import RNNConfig
 from ..topologies.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
 from ..training.distributed import unwrap
 from ..training.trainer import TrainerConfig
-from .base import Task, bucket_loader, prepare_out, set_seed, write_json
+from .base import Inputs, Task, bucket_loader
+from .flags import Flag
 
 
 @dataclass
@@ -64,15 +65,66 @@ class TranslateConfig:
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(epochs=10, lr=1e-3, early_stopping=3))
 
 
+Pair = tuple[str, str]
+
+
 class Translator(Task):
     """A trained encoder-decoder: ``translate`` sentences (beam search), ``evaluate`` BLEU with sacrebleu."""
 
     name = "translate"
     Config = TranslateConfig
+    summary = "Translate (or summarise): encoder-decoder with attention and beam search; BLEU with sacrebleu."
+    example = "rnnkit train translate --src train.de --tgt train.en --out runs/de-en"
+    rnn_keys = ("model.encoder", "model.decoder")
+    outputs = ("predictions.jsonl",)
+    flags = (
+        Flag("src", "--src", "source-language file, one sentence per line (.gz allowed)", Path, required=True),
+        Flag("tgt", "--tgt", "target-language file, line-aligned with --src", Path, required=True),
+        Flag("dev_src", "--dev-src", "validation source file", Path),
+        Flag("dev_tgt", "--dev-tgt", "validation target file", Path),
+        Flag("test_src", "--test-src", "test source file", Path),
+        Flag("test_tgt", "--test-tgt", "test target file", Path),
+        Flag("level", "--level", "tokens: word, char or subword", key="level"),
+        Flag("attention", "--attention", "none, bahdanau, dot or general", key="model.attention"),
+        Flag("beam", "--beam", "beam size for evaluation", int, key="beam_size"),
+        Flag("encoding", "--encoding", "text encoding", key="encoding"),
+    )
 
     def __init__(self, cfg: TranslateConfig, model: EncoderDecoder, src: tuple[Any, Vocab], tgt: tuple[Any, Vocab]):
         super().__init__(cfg, model)
         (self.src_tok, self.src_vocab), (self.tgt_tok, self.tgt_vocab) = src, tgt
+
+    @classmethod
+    def train(  # type: ignore[override]
+        cls,
+        cfg: TranslateConfig,
+        src: str | Path,
+        tgt: str | Path,
+        out: str | Path,
+        *,
+        dev: tuple[str | Path, str | Path] | None = None,
+        test: tuple[str | Path, str | Path] | None = None,
+        overwrite: bool = False,
+        resume: bool = False,
+    ) -> tuple[Translator, dict[str, Any]]:
+        """Train on the line-aligned files ``src`` and ``tgt`` (``dev``/``test``: pairs of files)."""
+        task, metrics = cls.run_training(cfg, (src, tgt), out, dev=dev, test=test, overwrite=overwrite, resume=resume)
+        return task, metrics  # type: ignore[return-value]
+
+    # ---- the hooks ---------------------------------------------------------------------------------------------
+    @classmethod
+    def read(cls, cfg: TranslateConfig, source: tuple[str | Path, str | Path]) -> list[Pair]:
+        return read_parallel(*source, cfg.encoding)
+
+    @classmethod
+    def build(cls, cfg: TranslateConfig, train: list[Pair]) -> Translator:
+        prep = (lambda t: t.lower()) if cfg.lowercase else (lambda t: t)
+        sides = []
+        for side in (0, 1):
+            texts = [prep(p[side]) for p in train]
+            tok = make_tokenizer(cfg.level, texts=texts, vocab_size=cfg.subword_vocab)
+            sides.append((tok, Vocab.build((tok.tokenize(t) for t in texts), cfg.min_freq)))
+        return cls(cfg, cls.build_model(cfg, len(sides[0][1]), len(sides[1][1])), sides[0], sides[1])
 
     @staticmethod
     def build_model(cfg: TranslateConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
@@ -81,6 +133,29 @@ class Translator(Task):
                 cfg.model, src_vocab=src_vocab, tgt_vocab=tgt_vocab, pad=Vocab.pad, bos=Vocab.bos, eos=Vocab.eos
             )
         )
+
+    def loader(self, examples: list[Pair], *, train: bool) -> Any:
+        data = self._pairs(examples, self.cfg.max_length if train else None)
+        if train and not data:
+            raise ValueError(
+                f"no training pair is within max_length={self.cfg.max_length} tokens; raise {option('max_length')}"
+            )
+        return bucket_loader(
+            data, self.cfg.batch_size, shuffle=train, seed=self.cfg.trainer.seed, pad=Vocab.pad, sequences=(0, 1)
+        )
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+        x, x_len, y, _ = batch
+        return unwrap(model).loss(model(x, x_len, y[:, :-1]), y[:, 1:])
+
+    def evaluate_examples(self, examples: list[Pair]) -> dict[str, Any]:
+        return self.evaluate(examples)
+
+    def report_part(self, examples: list[Pair], out: Path) -> dict[str, Any]:
+        metrics, hyps = self.score_pairs(examples)
+        rows = [{"source": s, "reference": t, "translation": h} for (s, t), h in zip(examples, hyps)]
+        (out / "predictions.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        return metrics
 
     def artifacts(self) -> dict[str, Any]:
         return {
@@ -93,18 +168,37 @@ class Translator(Task):
     @classmethod
     def from_artifacts(cls, cfg: TranslateConfig, artifacts: dict[str, Any]) -> Translator:
         sv, tv = Vocab.from_json(artifacts["src_vocab"]), Vocab.from_json(artifacts["tgt_vocab"])
-        model = cls.build_model(cfg, len(sv), len(tv))
         return cls(
             cfg,
-            model,
+            cls.build_model(cfg, len(sv), len(tv)),
             (tokenizer_from_json(artifacts["src_tokenizer"]), sv),
             (tokenizer_from_json(artifacts["tgt_tokenizer"]), tv),
         )
 
+    @classmethod
+    def sources(cls, given: dict[str, Any]) -> tuple[Any, Any, Any]:
+        for a, b in (("dev_src", "dev_tgt"), ("test_src", "test_tgt")):
+            if (given.get(a) is None) != (given.get(b) is None):
+                raise ValueError("give --dev-src with --dev-tgt, and --test-src with --test-tgt")
+        dev = (given["dev_src"], given["dev_tgt"]) if given.get("dev_src") else None
+        test = (given["test_src"], given["test_tgt"]) if given.get("test_src") else None
+        return (given["src"], given["tgt"]), dev, test
+
+    def evaluate_inputs(self, inputs: Inputs) -> dict[str, Any]:
+        if inputs.src is None or inputs.tgt is None:
+            raise ValueError("translate models are evaluated on --src and --tgt files")
+        return self.evaluate(read_parallel(inputs.src, inputs.tgt, self.cfg.encoding), inputs.beam)
+
+    def predict_inputs(self, inputs: Inputs) -> str:
+        if inputs.data is None:
+            raise ValueError("give --data with the sentences to translate, one per line")
+        return "\n".join(self.translate(self.read_sources(inputs.data), inputs.beam)) + "\n"
+
+    # ---- inference ---------------------------------------------------------------------------------------------
     def _prep(self, text: str) -> str:
         return text.lower() if self.cfg.lowercase else text
 
-    def _pairs(self, pairs: list[tuple[str, str]], limit: int | None) -> list[tuple[list[int], list[int]]]:
+    def _pairs(self, pairs: list[Pair], limit: int | None) -> list[tuple[list[int], list[int]]]:
         out = []
         for s, t in pairs:
             src = self.src_vocab.encode(self.src_tok.tokenize(self._prep(s)))
@@ -112,63 +206,6 @@ class Translator(Task):
             if src and (limit is None or max(len(src), len(tgt) - 2) <= limit):
                 out.append((src, tgt))
         return out
-
-    def _loader(self, data: list, shuffle: bool, seed: int = 0) -> DataLoader:
-        return bucket_loader(data, self.cfg.batch_size, shuffle=shuffle, seed=seed, pad=Vocab.pad, sequences=(0, 1))
-
-    @classmethod
-    def train(
-        cls,
-        cfg: TranslateConfig,
-        src: str | Path,
-        tgt: str | Path,
-        out: str | Path,
-        *,
-        dev: tuple[str | Path, str | Path] | None = None,
-        test: tuple[str | Path, str | Path] | None = None,
-        overwrite: bool = False,
-        resume: bool = False,
-    ) -> tuple[Translator, dict[str, Any]]:
-        out = prepare_out(out, overwrite=overwrite, resume=resume)
-        set_seed(cfg.trainer.seed)
-        pairs = read_parallel(src, tgt, cfg.encoding)
-        if dev is not None:
-            val = read_parallel(*dev, cfg.encoding)
-        else:
-            n = max(1, round(cfg.val_fraction * len(pairs)))
-            order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(cfg.trainer.seed)).tolist()
-            val, pairs = [pairs[i] for i in order[:n]], [pairs[i] for i in order[n:]]
-        prep = (lambda t: t.lower()) if cfg.lowercase else (lambda t: t)
-        toks = []
-        for side in (0, 1):
-            texts = [prep(p[side]) for p in pairs]
-            tok = make_tokenizer(cfg.level, texts=texts, vocab_size=cfg.subword_vocab)
-            toks.append((tok, Vocab.build((tok.tokenize(t) for t in texts), cfg.min_freq)))
-        task = cls(cfg, cls.build_model(cfg, len(toks[0][1]), len(toks[1][1])), toks[0], toks[1])
-        train_set = task._pairs(pairs, cfg.max_length)
-        if not train_set:
-            raise ValueError(f"no training pair is within max_length={cfg.max_length} tokens")
-
-        def loss_fn(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
-            x, x_len, y, _ = batch
-            return unwrap(model).loss(model(x, x_len, y[:, :-1]), y[:, 1:])
-
-        task.fit(
-            task._loader(train_set, True, cfg.trainer.seed),
-            task._loader(task._pairs(val, None), False),
-            loss_fn,
-            out,
-            cfg.trainer,
-            resume=resume,
-        )
-        metrics, hyps = {}, []
-        for part, data in (("val", val), ("test", read_parallel(*test, cfg.encoding) if test is not None else None)):
-            if data:
-                metrics[part], hyps = task.score(data)
-                rows = [{"source": s, "reference": t, "translation": h} for (s, t), h in zip(data, hyps)]
-                (out / "predictions.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        write_json(out / "metrics.json", metrics)
-        return task, metrics
 
     @torch.no_grad()
     def translate(self, sentences: list[str], beam_size: int | None = None, batch_size: int = 64) -> list[str]:
@@ -182,26 +219,22 @@ class Translator(Task):
             chunk = order[start : start + batch_size]
             x, lengths = pad_collate([(ids[i],) for i in chunk], pad=Vocab.pad)
             hyps = self.model.translate(
-                x, lengths, beam_size=beam, max_length=max(lengths.tolist()) + 10, alpha=self.cfg.alpha
+                x.to(self.device), lengths, beam_size=beam, max_length=max(lengths.tolist()) + 10, alpha=self.cfg.alpha
             )
             for i, h in zip(chunk, hyps):
                 out[i] = self.tgt_tok.detokenize(self.tgt_vocab.decode(h[0].tokens))
         return out
 
-    def evaluate(self, pairs: list[tuple[str, str]], beam_size: int | None = None) -> dict[str, float]:
+    def evaluate(self, pairs: list[Pair], beam_size: int | None = None) -> dict[str, float]:
         """Corpus BLEU (sacrebleu) of the translations against the references, and the teacher-forced loss."""
-        return self.score(pairs, beam_size)[0]
+        return self.score_pairs(pairs, beam_size)[0]
 
-    def score(self, pairs: list[tuple[str, str]], beam_size: int | None = None) -> tuple[dict[str, float], list[str]]:
+    def score_pairs(self, pairs: list[Pair], beam_size: int | None = None) -> tuple[dict[str, float], list[str]]:
         """:meth:`evaluate`'s metrics and the translations they scored."""
         hyps = self.translate([s for s, _ in pairs], beam_size)
         refs = [self._prep(t) for _, t in pairs]
-        loss, n = 0.0, 0
-        with torch.no_grad():
-            for x, x_len, y, _ in self._loader(self._pairs(pairs, None), False):
-                loss += float(self.model.loss(self.model(x, x_len, y[:, :-1]), y[:, 1:])) * len(x)
-                n += len(x)
-        return {"bleu": bleu(hyps, refs), "loss": loss / max(n, 1), "n": len(pairs)}, hyps
+        loss = self.score(self.loader(pairs, train=False))["loss"]
+        return {"bleu": bleu(hyps, refs), "loss": loss, "n": len(pairs)}, hyps
 
     def read_sources(self, path: str | Path) -> list[str]:
         return read_lines(path, self.cfg.encoding)

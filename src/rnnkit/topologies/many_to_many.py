@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..decoding import SamplingConfig, sample_sequence
+from ..decoding import SamplingConfig, sample_next, sample_sequence
 from ..layers.crf import LinearChainCRF
 from ..layers.heads import HeadConfig, make_head
 from ..layers.inputs import InputConfig, SequenceInput
@@ -101,7 +102,14 @@ class ManyToMany(nn.Module):
         B, T = x.shape[:2]
         lengths = as_lengths(lengths, B, T, "ManyToMany.decode")
         scores, _ = self(x, lengths=lengths)
-        mask = mask_of(lengths, B, T, scores.device)
+        return self.decode_scores(scores, lengths)
+
+    @torch.no_grad()
+    def decode_scores(self, scores: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Best tag per step ``(B, T)`` from per-step scores ``(B, T, K)`` that ``forward`` already computed (so an
+        evaluation needs one forward pass for both its loss and its decoding)."""
+        B, T = scores.shape[:2]
+        mask = mask_of(as_lengths(lengths, B, T, "ManyToMany.decode_scores"), B, T, scores.device)
         if self.crf is not None:
             return self.crf.decode(scores, mask)[0]
         return scores.argmax(-1).masked_fill(~mask, 0)
@@ -134,15 +142,32 @@ class ManyToMany(nn.Module):
 
         Returns the new tokens ``(B, L)`` and their lengths (counting ``stop_token`` when drawn).
         """
+        state, last = self._prime(prompt, lengths)
+        pad = self.cfg.input.padding_idx or 0
+        return sample_sequence(
+            self.decode_step, state, last, max_length, sampling or SamplingConfig(), stop_token, pad, generator
+        )
+
+    @torch.no_grad()
+    def stream(
+        self, prompt: Tensor, sampling: SamplingConfig | None = None, generator: torch.Generator | None = None
+    ) -> Iterator[Tensor]:
+        """Continue each prompt ``(B, T0)`` forever, one drawn token ``(B,)`` per iteration, in O(1) per token
+        (take as many as needed: ``itertools.islice``). Draws the same tokens as :meth:`generate`."""
+        state, last = self._prime(prompt, None)
+        sampling = sampling or SamplingConfig()
+        while True:
+            logits, state, _ = self.decode_step(last, state)
+            last = sample_next(logits, sampling, generator)
+            yield last
+
+    def _prime(self, prompt: Tensor, lengths: Tensor | None) -> tuple[tuple[Tensor, ...] | None, Tensor]:
+        """The state after all but each prompt's last token, and that token (fed as the first step)."""
         self._check_lm()
         B, T0 = prompt.shape
         lengths = as_lengths(lengths, B, T0, "generate")
         n = lengths if lengths is not None else torch.full((B,), T0, dtype=torch.long)
         state = None
-        if T0 > 1:  # run all but each prompt's last token, then feed that one as the first step
+        if T0 > 1:
             _, state = self.rnn(self.input(prompt[:, :-1]), lengths=(n - 1).clamp(min=0))
-        last = prompt.gather(1, (n - 1).to(prompt.device).unsqueeze(1)).squeeze(1)
-        pad = self.cfg.input.padding_idx or 0
-        return sample_sequence(
-            self.decode_step, state, last, max_length, sampling or SamplingConfig(), stop_token, pad, generator
-        )
+        return state, prompt.gather(1, (n - 1).to(prompt.device).unsqueeze(1)).squeeze(1)
