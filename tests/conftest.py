@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from rnnkit import _ext
+
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:
@@ -51,3 +53,13 @@ def slices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     lines = (root / "ett_small" / "ETTh1.csv").read_text().splitlines()
     (out / "etth1.csv").write_text("\n".join(lines[:1201]) + "\n")
     return {p.name: p for p in out.iterdir()}
+
+
+@pytest.fixture
+def kernels() -> None:
+    """Skip where the C++ kernels cannot be built, but fail where they are required (RNNKIT_REQUIRE_KERNELS, CI)."""
+    status = _ext.status()
+    if not status["built"]:
+        if status["required"] or os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"the C++ kernels are required here but were not built: {status['reason']}")
+        pytest.skip(f"C++ kernels not built on this machine: {status['reason']}")

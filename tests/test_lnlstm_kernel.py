@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
-from rnnkit import LayerNormLSTMCell, Recurrent, _ext
+from rnnkit import LayerNormLSTMCell, Recurrent
 from rnnkit.cells.lnlstm_kernel import lnlstm_sequence
 
 B, T, I, H = 3, 6, 4, 5
 
 
-@pytest.fixture(autouse=True)
-def kernels() -> None:
-    """Skip where the C++ kernels cannot be built, but fail where they are required (RNNKIT_REQUIRE_KERNELS, CI)."""
-    status = _ext.status()
-    if not status["built"]:
-        if status["required"] or os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"the C++ kernels are required here but were not built: {status['reason']}")
-        pytest.skip(f"C++ kernels not built on this machine: {status['reason']}")
+pytestmark = pytest.mark.usefixtures("kernels")  # every test here runs the C++ kernel
 
 
 @pytest.mark.parametrize("with_lengths", [False, True])

@@ -34,7 +34,8 @@ class MemoryDemoConfig:
         hidden_size: H of every cell.
         batch_size: sequences per training step.
         lr: Adam learning rate.
-        steps: the most training steps each cell gets, by cell name.
+        cells: the cells compared.
+        steps: the training-step budget, the same for every cell (a cell that solves the task stops early).
         eval_every: steps between validation checks.
         solved_mse: a cell stops early once its validation MSE is below this.
         seed: seeds weights and data.
@@ -44,7 +45,8 @@ class MemoryDemoConfig:
     hidden_size: int = 32
     batch_size: int = 64
     lr: float = 1e-2
-    steps: tuple[tuple[str, int], ...] = (("rnn_tanh", 600), ("lstm", 2000), ("gru", 1000), ("mingru", 2000))
+    cells: tuple[str, ...] = ("rnn_tanh", "lstm", "gru", "mingru")
+    steps: int = 2000
     eval_every: int = 100
     solved_mse: float = 0.005
     seed: int = 0
@@ -123,7 +125,7 @@ def run_memory_demo(cfg: MemoryDemoConfig | None = None, console: Console | None
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        results = [_train_one(cell, steps, cfg, val, progress) for cell, steps in cfg.steps]
+        results = [_train_one(cell, cfg.steps, cfg, val, progress) for cell in cfg.cells]
     title = f"Validation MSE on the adding problem (T = {cfg.timestep}); baseline {ADDING_BASELINE_MSE:.3f}"
     table = Table(title=title)
     for col in ("cell", "steps", "seconds", "val MSE", "vs baseline", "remembered?"):
