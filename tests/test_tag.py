@@ -34,7 +34,7 @@ def test_conll_slice_end_to_end(slices, tmp_path):
 
 def test_tagger_learns_real_entities(slices, tmp_path):
     """A few epochs on 200 sentences already beat the all-O tagger on token accuracy (entity F1 on the full data
-    is measured in benchmarks/tasks/ner.py)."""
+    is a benchmark's job, not a test's)."""
     cfg = TagConfig(
         embedding_dim=32,
         rnn=RNNConfig(hidden_size=32, bidirectional=True),

@@ -35,7 +35,7 @@ from ..config import from_dict, to_dict
 from ..data.batching import BucketBatchSampler, pad_collate
 from ..devices import resolve_device, to_device
 from ..training import distributed as D
-from ..training.checkpoint import WEIGHTS, load_weights, read_config, save_checkpoint
+from ..training.checkpoint import WEIGHTS, find_checkpoint, load_weights, read_config, save_checkpoint
 from ..training.trainer import Trainer, TrainerConfig, TrainState
 from .flags import Flag
 from .rundir import RunDirectory, check_writable, model_dir
@@ -259,8 +259,9 @@ class Task:
         state = trainer.fit(train, val, resume=resume)
         if trainer.interrupted:
             raise KeyboardInterrupt(f"training interrupted at step {state.step}; continue with --resume")
-        if val is not None and (out / "best" / WEIGHTS).is_file():
-            load_weights(self.model, out / "best")
+        best = find_checkpoint(out / "best")
+        if val is not None and best is not None and (best / WEIGHTS).is_file():
+            load_weights(self.model, best)
         self.model.eval()
         if D.is_main():
             self.save(out / "model")

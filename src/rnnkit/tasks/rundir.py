@@ -113,10 +113,10 @@ def check_writable(path: str | Path | None, overwrite: bool) -> Path | None:
 def model_dir(path: str | Path) -> Path:
     """The predictor directory of ``path``: a run directory (``path/model``) or a model directory itself."""
     path = Path(path)
-    if (path / "model" / WEIGHTS).is_file():
-        return path / "model"
-    if (path / WEIGHTS).is_file():
-        return path
+    for candidate in (path / "model", path):
+        found = find_checkpoint(candidate)  # also the previous copy if a crash interrupted its replacement
+        if found is not None and (found / WEIGHTS).is_file():
+            return found
     if not path.exists():
         raise ValueError(f"{path} does not exist; expected a run directory made by 'rnnkit train'")
     raise ValueError(f"{path} holds no trained model (expected {path}/model/{WEIGHTS}); train one with 'rnnkit train'")
