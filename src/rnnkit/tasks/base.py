@@ -193,22 +193,6 @@ class Task:
 
     # ---- the template ------------------------------------------------------------------------------------------
     @classmethod
-    def train(
-        cls,
-        cfg: Any,
-        data: Any,
-        out: str | Path,
-        *,
-        dev: Any = None,
-        test: Any = None,
-        overwrite: bool = False,
-        resume: bool = False,
-    ) -> tuple[Task, dict[str, Any]]:
-        """Train on ``data`` (held-out ``dev``/``test`` optional) into the run directory ``out``; see
-        :meth:`run_training`. Returns the trained task and its metrics."""
-        return cls.run_training(cfg, data, out, dev=dev, test=test, overwrite=overwrite, resume=resume)
-
-    @classmethod
     def run_training(
         cls,
         cfg: Any,
@@ -241,6 +225,9 @@ class Task:
                 write_json(run.path / "metrics.json", metrics)
             D.barrier()
         return task, metrics
+
+    #: the Python entry point; a task may override it with a friendlier signature (the CLI calls run_training)
+    train = run_training
 
     def fit(self, train: Iterable, val: Iterable | None, out: Path, *, resume: bool = False) -> TrainState:
         """Train with the Trainer, keep the best weights, save the predictor to ``out/model`` and the curves."""
