@@ -191,5 +191,8 @@ def info(run: Path = typer.Argument(..., help="run directory")) -> None:
         print_metrics("metrics.json", json.loads(metrics.read_text()))
 
 
+# commands defined in their own modules (each has ``register(app)``): one import and one call per module below
+
+
 if __name__ == "__main__":
     app()
