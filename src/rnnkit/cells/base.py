@@ -62,6 +62,7 @@ class Cell(nn.Module):
             redefines one of :attr:`FUSED_REPLACES` without setting it again is not fused (see :attr:`fused_kernel`).
         keep_gate: ``(block, sign)`` of the gate whose bias decides memory length (``forget_bias`` / ``chrono``), or
             ``None``; ``input_gate`` the block that chrono init sets to the negative of it.
+        gate_names: the sigmoid gates (values in ``[0, 1]``) among what :meth:`recur_gates` reports.
     """
 
     kind: ClassVar[str] = ""
@@ -71,8 +72,9 @@ class Cell(nn.Module):
     keep_gate: ClassVar[tuple[int, float] | None] = None
     input_gate: ClassVar[int | None] = None
     forget_bias_ok: ClassVar[bool] = False
+    gate_names: ClassVar[tuple[str, ...]] = ()
     #: what torch's kernel computes in place of the cell's own methods (the parameter layout included)
-    FUSED_REPLACES: ClassVar[tuple[str, ...]] = ("param_shapes", "project", "recur", "step", "scan")
+    FUSED_REPLACES: ClassVar[tuple[str, ...]] = ("param_shapes", "project", "recur", "recur_gates", "step", "scan")
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, init: CellInit | None = None) -> None:
         super().__init__()
@@ -109,6 +111,15 @@ class Cell(nn.Module):
     def recur(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State]:
         """Recurrent half of the step: ``u (B, G*H)``, state tuple of ``(B, H)`` -> ``(y (B, H), state)``."""
         raise NotImplementedError
+
+    def recur_gates(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State, dict[str, Tensor]]:
+        """:meth:`recur` that also returns its inner activations by name, each ``(B, H)`` (``rnnkit.inspect``).
+
+        Gated cells compute their step here and ``recur`` calls it, so the activations are the very values of the
+        step. Cells without gates return ``{}``.
+        """
+        y, state = self.recur(u, state, p)
+        return y, state, {}
 
     def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State] | None:
         """Optional fast whole-sequence path over raw inputs ``x (B, T, F)``; ``None`` means "unroll recur()"."""

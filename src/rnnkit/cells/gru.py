@@ -29,8 +29,14 @@ class GRUCell(Cell):
     gates: ClassVar[int] = 3
     fused_mode: ClassVar[str | None] = "gru"
     keep_gate: ClassVar[tuple[int, float] | None] = (1, 1.0)
+    gate_names: ClassVar[tuple[str, ...]] = ("r", "z")
 
     def recur(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State]:
+        h, new, _ = self.recur_gates(u, state, p)
+        return h, new
+
+    def recur_gates(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State, dict[str, Tensor]]:
+        """The step, also returning ``r, z`` (sigmoid gates) and ``n`` (candidate), each ``(B, H)``."""
         h = state[0]
         hh = torch.nn.functional.linear(h, p["weight_hh"], p.get("bias_hh"))  # (B, 3H)
         ur, uz, un = u.chunk(3, 1)
@@ -39,4 +45,4 @@ class GRUCell(Cell):
         z = torch.sigmoid(uz + hz)
         n = torch.tanh(un + r * hn)
         h = (1 - z) * n + z * h
-        return h, (h,)
+        return h, (h,), {"r": r, "z": z, "n": n}

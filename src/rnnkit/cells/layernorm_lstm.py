@@ -35,6 +35,7 @@ class LayerNormLSTMCell(Cell):
     keep_gate: ClassVar[tuple[int, float] | None] = (1, 1.0)
     input_gate: ClassVar[int | None] = 0
     forget_bias_ok: ClassVar[bool] = True
+    gate_names: ClassVar[tuple[str, ...]] = ("i", "f", "o")
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, init: CellInit | None = None, eps: float = 1e-5
@@ -68,13 +69,19 @@ class LayerNormLSTMCell(Cell):
         return u + p["bias_ih"] if "bias_ih" in p else u
 
     def recur(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State]:
+        h, new, _ = self.recur_gates(u, state, p)
+        return h, new
+
+    def recur_gates(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State, dict[str, Tensor]]:
+        """The step, also returning ``i, f, o`` (sigmoid gates) and ``g`` (candidate), each ``(B, H)``."""
         h, c = state
         H = self.hidden_size
         hh = F.layer_norm(F.linear(h, p["weight_hh"]), (4 * H,), p["ln_hh_weight"], None, self.eps)  # (B, 4H)
         i, f, g, o = (u + hh).chunk(4, 1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(F.layer_norm(c, (H,), p["ln_c_weight"], p.get("ln_c_bias"), self.eps))
-        return h, (h, c)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        h = o * torch.tanh(F.layer_norm(c, (H,), p["ln_c_weight"], p.get("ln_c_bias"), self.eps))
+        return h, (h, c), {"i": i, "f": f, "g": g, "o": o}
 
     def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State] | None:
         from .lnlstm_kernel import lnlstm_sequence

@@ -34,11 +34,18 @@ class LSTMCell(Cell):
     keep_gate: ClassVar[tuple[int, float] | None] = (1, 1.0)
     input_gate: ClassVar[int | None] = 0
     forget_bias_ok: ClassVar[bool] = True
+    gate_names: ClassVar[tuple[str, ...]] = ("i", "f", "o")
 
     def recur(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State]:
+        h, new, _ = self.recur_gates(u, state, p)
+        return h, new
+
+    def recur_gates(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State, dict[str, Tensor]]:
+        """The step, also returning ``i, f, o`` (sigmoid gates) and ``g`` (candidate), each ``(B, H)``."""
         h, c = state
         gates = u + torch.nn.functional.linear(h, p["weight_hh"], p.get("bias_hh"))  # (B, 4H)
         i, f, g, o = gates.chunk(4, 1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, (h, c)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        return h, (h, c), {"i": i, "f": f, "g": g, "o": o}

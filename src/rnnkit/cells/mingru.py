@@ -82,16 +82,22 @@ class MinGRUCell(_ScanCell):
     kind: ClassVar[str] = "mingru"
     gates: ClassVar[int] = 2
     keep_gate: ClassVar[tuple[int, float] | None] = (0, -1.0)  # keep = 1 - z
+    gate_names: ClassVar[tuple[str, ...]] = ("z",)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         G = 2 * self.hidden_size
         return {"weight_ih": (G, self.input_size)} | ({"bias_ih": (G,)} if self.bias else {})
 
     def recur(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State]:
+        h, new, _ = self.recur_gates(u, state, p)
+        return h, new
+
+    def recur_gates(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State, dict[str, Tensor]]:
+        """The step, also returning ``z`` (sigmoid gate) and ``h~`` (candidate), each ``(B, H)``."""
         k_z, k_h = u.chunk(2, -1)
-        z = torch.sigmoid(k_z)
-        h = (1 - z) * state[0] + z * g(k_h)
-        return h, (h,)
+        z, cand = torch.sigmoid(k_z), g(k_h)
+        h = (1 - z) * state[0] + z * cand
+        return h, (h,), {"z": z, "h~": cand}
 
     def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State]:
         k_z, k_h = self.project(x, p).chunk(2, -1)  # (B, T, H) each
@@ -115,6 +121,7 @@ class MinLSTMCell(_ScanCell):
     keep_gate: ClassVar[tuple[int, float] | None] = (0, 1.0)
     input_gate: ClassVar[int | None] = 1
     forget_bias_ok: ClassVar[bool] = True
+    gate_names: ClassVar[tuple[str, ...]] = ("f", "i")
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         G = 3 * self.hidden_size
@@ -126,10 +133,17 @@ class MinLSTMCell(_ScanCell):
         return F.softplus(-k_f) - F.softplus(-k_i)
 
     def recur(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State]:
+        h, new, _ = self.recur_gates(u, state, p)
+        return h, new
+
+    def recur_gates(self, u: Tensor, state: State, p: Params) -> tuple[Tensor, State, dict[str, Tensor]]:
+        """The step, also returning the normalised gates ``f = f'``, ``i = i'`` and ``h~`` (candidate), each
+        ``(B, H)``."""
         k_f, k_i, k_h = u.chunk(3, -1)
         diff = self._diff(k_f, k_i)
-        h = torch.sigmoid(-diff) * state[0] + torch.sigmoid(diff) * g(k_h)
-        return h, (h,)
+        f, i, cand = torch.sigmoid(-diff), torch.sigmoid(diff), g(k_h)
+        h = f * state[0] + i * cand
+        return h, (h,), {"f": f, "i": i, "h~": cand}
 
     def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State]:
         k_f, k_i, k_h = self.project(x, p).chunk(3, -1)
