@@ -1,0 +1,88 @@
+"""Micro-batching: observations of different streams that arrive within ``max_wait_ms`` of each other are
+stepped together (one model call, one store transaction); observations of one stream go one per batch, in the
+order they arrived.
+
+Each stream has a FIFO of waiting observations; a stream is *ready* when it has one and is not in the running
+batch. The loop takes the oldest-ready streams' first observations (at most ``max_batch``), waiting up to
+``max_wait_ms`` after the oldest of them arrived for more to join, and runs the batch on a worker thread while
+the next one gathers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .engine import Engine, Observation, Outcome, error
+
+
+class Batcher:
+    """Queues observations and runs them through ``engine`` in batches; ``on_batch(size, seconds)`` is called
+    after each batch (metrics)."""
+
+    def __init__(self, engine: Engine, max_batch: int, max_wait_ms: float, on_batch: Any = None) -> None:
+        self.engine, self.max_batch, self.max_wait = engine, max_batch, max_wait_ms / 1000.0
+        self.on_batch = on_batch
+        self._pending: dict[str, collections.deque] = {}
+        self._ready: collections.deque[str] = collections.deque()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="rnnkit-batch")
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._pool.shutdown(wait=True)
+
+    async def submit(self, obs: Observation) -> Outcome:
+        """Queue ``obs`` behind the stream's earlier observations and wait for its answer."""
+        fut = asyncio.get_running_loop().create_future()
+        queue = self._pending.get(obs.stream)
+        if queue is None:
+            queue = self._pending[obs.stream] = collections.deque()
+            self._ready.append(obs.stream)
+        queue.append((obs, fut, time.monotonic()))
+        assert self._wake is not None
+        self._wake.set()
+        return await fut
+
+    async def _loop(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._ready:
+                self._wake.clear()
+                await self._wake.wait()
+            deadline = self._pending[self._ready[0]][0][2] + self.max_wait
+            while len(self._ready) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), left)
+            streams = [self._ready.popleft() for _ in range(min(self.max_batch, len(self._ready)))]
+            taken = [self._pending[s].popleft() for s in streams]
+            started = time.perf_counter()
+            try:
+                outcomes = await loop.run_in_executor(self._pool, self.engine.run, [t[0] for t in taken])
+            except Exception as exc:  # the store or the model failed: nothing of this batch was committed
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                outcomes = [error(503, f"the batch failed and was not applied ({message}); retry", None)] * len(taken)
+            if self.on_batch is not None:
+                self.on_batch(len(taken), time.perf_counter() - started)
+            for (_, fut, _), outcome in zip(taken, outcomes):
+                if not fut.done():
+                    fut.set_result(outcome)
+            for s in streams:  # a stream with more waiting observations is ready again, behind the others
+                if self._pending[s]:
+                    self._ready.append(s)
+                else:
+                    del self._pending[s]

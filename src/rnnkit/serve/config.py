@@ -1,0 +1,68 @@
+"""Options of ``rnnkit serve``, grouped: where the model and the streams live, batching, limits and security."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import option
+
+
+@dataclass
+class Limits:
+    """Bounds on what one request may ask for (each breach is a 4xx naming the field).
+
+    Attributes:
+        max_body_bytes: the largest request body accepted (413 above).
+        max_chunk: observations in one ``observe`` call (rows or tokens).
+        max_text: characters of any text field.
+        max_items: inputs in one ``/v1/predict`` call.
+        max_rows: rows of one series given to ``/v1/predict``.
+        max_generate: tokens one ``/v1/predict`` call of a language model may generate.
+        max_top: most likely next tokens an ``observe`` of a language model may list.
+    """
+
+    max_body_bytes: int = 1 << 20
+    max_chunk: int = 256
+    max_text: int = 10_000
+    max_items: int = 256
+    max_rows: int = 10_000
+    max_generate: int = 1_000
+    max_top: int = 100
+
+
+@dataclass
+class ServeConfig:
+    """How one ``rnnkit serve`` process runs.
+
+    Attributes:
+        run: the run directory made by ``rnnkit train`` (its ``model/`` is served).
+        store: where streams are kept: ``sqlite:///path/streams.db`` (the default, inside the run directory) or
+            ``postgresql://...`` (several servers sharing the streams).
+        api_key: the key every endpoint but ``/healthz`` requires; None serves without one.
+        max_batch: most streams stepped in one batched call.
+        max_wait_ms: how long the first observation of a batch may wait for others to join it.
+        idle_ttl: seconds after its last update a stream expires (0: never).
+        device: where the model runs.
+        limits: request bounds.
+    """
+
+    run: Path
+    store: str | None = None
+    api_key: str | None = None
+    max_batch: int = 256
+    max_wait_ms: float = 2.0
+    idle_ttl: float = 7 * 24 * 3600.0
+    device: str = "cpu"
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        self.run = Path(self.run)
+        if self.store is None:
+            self.store = f"sqlite:///{(self.run / 'streams.db').resolve()}"
+        if self.max_batch < 1:
+            raise ValueError(f"{option('max_batch')} must be >= 1, got {self.max_batch}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"{option('max_wait_ms')} must be >= 0, got {self.max_wait_ms}")
+        if self.idle_ttl < 0:
+            raise ValueError(f"{option('idle_ttl')} must be >= 0 seconds (0: never expire), got {self.idle_ttl}")

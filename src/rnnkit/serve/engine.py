@@ -1,0 +1,104 @@
+"""One batch of observations, end to end: lock and read the streams, check sequence numbers and expiry, step the
+model once for all of them, write the new states and answers, commit. Then (only then) the answers go out."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .schemas import ObserveRequest
+from .store import Store, StreamRecord
+from .streaming import RequestError, Streamer
+
+
+@dataclass
+class Observation:
+    """An observe request, parsed: the stream, its optional ``seq``, the model inputs and how many steps."""
+
+    stream: str
+    seq: int | None
+    inputs: Any
+    steps: int
+    request: ObserveRequest
+
+
+@dataclass
+class Outcome:
+    """The HTTP status and JSON body answering one observation."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def error(status: int, detail: str, field: str | None = None, **extra: Any) -> Outcome:
+    return Outcome(status, {"detail": detail, "field": field, **extra})
+
+
+class Engine:
+    """Runs batches (at most one observation per stream) against a store; thread-safe as the store is."""
+
+    def __init__(self, streamer: Streamer, store: Store, idle_ttl: float = 0.0) -> None:
+        self.streamer, self.store, self.idle_ttl = streamer, store, idle_ttl
+
+    def expired(self, rec: StreamRecord, now: float) -> bool:
+        return rec.expired or (self.idle_ttl > 0 and rec.updated < now - self.idle_ttl)
+
+    def expired_message(self, stream: str) -> str:
+        return (
+            f"stream {stream!r} expired after {self.idle_ttl:g} s without observations (--idle-ttl) and its state "
+            "is gone; observe it again (from seq 1) to start it anew"
+        )
+
+    def run(self, items: list[Observation]) -> list[Outcome]:
+        """Answer each observation; every state change is committed before this returns."""
+        outcomes: list[Outcome | None] = [None] * len(items)
+        with self.store.batch([it.stream for it in items]) as batch:
+            now = time.time()
+            todo: list[tuple[int, Observation, StreamRecord | None]] = []
+            for k, it in enumerate(items):
+                rec = batch.records.get(it.stream)
+                if rec is not None and self.expired(rec, now):
+                    batch.delete(it.stream)  # said once: the next observe starts the stream anew
+                    outcomes[k] = error(404, self.expired_message(it.stream), "stream")
+                    continue
+                last = rec.seq if rec is not None else 0
+                if it.seq is not None and it.seq != last + 1:
+                    if it.seq == last and rec is not None and rec.answer is not None:
+                        outcomes[k] = Outcome(200, {**json.loads(rec.answer), "replayed": True})
+                    else:
+                        why = "was already applied" if it.seq < last else "skips calls"
+                        outcomes[k] = error(
+                            409,
+                            f"seq {it.seq} {why}: stream {it.stream!r} expects seq {last + 1}",
+                            "seq",
+                            expected=last + 1,
+                        )
+                    continue
+                todo.append((k, it, rec))
+            if todo:
+                results = self.streamer.step(
+                    [r.state if r is not None else None for _, _, r in todo],
+                    [it.inputs for _, it, _ in todo],
+                    [it.request for _, it, _ in todo],
+                )
+                for (k, it, rec), result in zip(todo, results):
+                    if isinstance(result, RequestError):
+                        outcomes[k] = error(result.status, str(result), result.field)
+                        continue
+                    state, answer = result
+                    new = StreamRecord(
+                        it.stream,
+                        (rec.seq if rec else 0) + 1,
+                        (rec.steps if rec else 0) + it.steps,
+                        state,
+                        None,
+                        rec.created if rec else now,
+                        now,
+                    )
+                    body = {"stream": it.stream, "seq": new.seq, "steps": new.steps, "answer": answer}
+                    new.answer = json.dumps(body).encode()
+                    batch.write(new)
+                    outcomes[k] = Outcome(200, {**body, "replayed": False})
+        return outcomes  # type: ignore[return-value]

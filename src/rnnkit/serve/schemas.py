@@ -1,0 +1,133 @@
+"""The JSON of the HTTP API (pydantic models; they are also the OpenAPI schema at ``/docs``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .config import Limits
+
+_L = Limits()
+#: stream ids: letters, digits and ``. _ : @ -``, starting with a letter or digit, at most 128 characters
+STREAM_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+#: a value in a row of a series: a number, a string (a timestamp) or null (missing)
+Value = float | int | str | None
+Row = dict[str, Value]
+_MAX_TOKEN = 200
+_MAX_COLUMNS = 64
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Sampling(Strict):
+    """How a language model draws tokens (as ``rnnkit generate``)."""
+
+    temperature: float = Field(1.0, ge=0, le=100, description="0 = greedy")
+    top_k: int | None = Field(None, ge=1, le=100_000)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="for reproducible draws")
+
+
+class ObserveRequest(Strict):
+    """The next observation(s) of a stream: exactly one of ``row``/``rows`` (forecaster), ``token``/``tokens``
+    (tagger, language model) or ``text`` (language model: tokenised by the model's tokenizer)."""
+
+    seq: int | None = Field(
+        None,
+        ge=1,
+        le=2**62,
+        description="this call's number in the stream (1, 2, ...): a retry of the last call returns its stored "
+        "answer; any other number than the next is refused (409) with the expected one",
+    )
+    row: dict[str, Value] | None = Field(None, max_length=_MAX_COLUMNS, description="one row: column -> value")
+    rows: list[dict[str, Value]] | None = Field(None, min_length=1, max_length=_L.max_chunk)
+    token: str | None = Field(None, min_length=1, max_length=_MAX_TOKEN)
+    tokens: list[str] | None = Field(None, min_length=1, max_length=_L.max_chunk)
+    text: str | None = Field(None, min_length=1, max_length=_L.max_text)
+    top: int = Field(5, ge=1, le=_L.max_top, description="language model: how many likely next tokens to list")
+    sample: Sampling | None = Field(None, description="language model: also draw the next token")
+
+
+class TokenProb(BaseModel):
+    token: str
+    p: float
+
+
+class ObserveAnswer(BaseModel):
+    """What the model says after the observation: the fields of the served task."""
+
+    ready: bool | None = Field(None, description="forecaster: False until the stream has `timestep` rows")
+    needed: int | None = Field(None, description="forecaster: rows still needed before the first forecast")
+    forecast: list[dict[str, Any]] | None = Field(None, description="forecaster: one row per horizon step")
+    tags: list[str] | None = Field(None, description="tagger: the tag of each observed token")
+    next: list[TokenProb] | None = Field(None, description="language model: the most likely next tokens")
+    sample: str | None = Field(None, description="language model: a drawn next token")
+
+
+class ObserveResponse(BaseModel):
+    stream: str
+    seq: int = Field(description="calls applied to the stream, this one included")
+    steps: int = Field(description="observations applied to the stream")
+    replayed: bool = Field(False, description="True when this is the stored answer to a retried seq")
+    answer: ObserveAnswer
+
+
+class StreamInfo(BaseModel):
+    stream: str
+    seq: int
+    steps: int
+    created: float
+    updated: float
+    expires: float | None = Field(None, description="Unix time the stream expires if idle (None: never)")
+
+
+class PredictItem(Strict):
+    """One whole input: ``rows`` (forecaster: the series), ``text`` (classifier, translator, tagger as
+    whitespace-separated tokens, language-model prompt) or ``tokens`` (tagger)."""
+
+    rows: list[dict[str, Value]] | None = Field(None, min_length=1, max_length=_L.max_rows)
+    text: str | None = Field(None, max_length=_L.max_text)
+    tokens: list[str] | None = Field(None, min_length=1, max_length=_L.max_chunk)
+    length: int | None = Field(None, ge=1, le=_L.max_generate, description="language model: tokens to generate")
+
+
+class PredictRequest(Strict):
+    inputs: list[PredictItem] = Field(min_length=1, max_length=_L.max_items)
+    beam: int | None = Field(None, ge=1, le=16, description="translator: beam size (default: the model's)")
+    sampling: Sampling | None = Field(None, description="language model: how to draw")
+
+
+class PredictResponse(BaseModel):
+    task: str
+    outputs: list[dict[str, Any]]
+
+
+class FieldInfo(BaseModel):
+    name: str
+    type: str
+    description: str = ""
+
+
+class ModelInfo(BaseModel):
+    task: str
+    streams: bool = Field(description="whether /v1/streams/{id}/observe works for this model")
+    streaming: str = Field(description="what a stream is for this model, or why it cannot stream")
+    observe: list[FieldInfo]
+    predict: list[FieldInfo]
+    outputs: list[FieldInfo]
+    facts: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    field: str | None = None
+    expected: int | None = Field(None, description="409: the seq the stream expects next")
+
+
+class Health(BaseModel):
+    status: str
+    task: str
+    streams: int | None = None

@@ -1,0 +1,278 @@
+"""Where streams live between observations: one record per stream, read and written a batch at a time.
+
+A :class:`Store` hands out :meth:`Store.batch` transactions: the records of a set of streams, locked against
+every other batch (in this process or another server) until the transaction commits. The batch's new records are
+written in the same transaction, so a stream's state, its sequence number and the answer it gave change together
+or not at all (what makes retries exactly-once and acknowledged updates durable).
+
+:class:`SQLiteStore` (here) is the embedded default: WAL journal, ``synchronous=FULL``, one writer at a time.
+:class:`rnnkit.serve.store_pg.PostgresStore` lets several servers share the streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Batch", "SQLiteStore", "Store", "StreamRecord", "model_fingerprint", "open_store"]
+
+#: columns of a stream record, in the order the stores select them
+COLUMNS = "id, seq, steps, state, answer, created, updated, expired"
+
+
+@dataclass
+class StreamRecord:
+    """One stream.
+
+    Attributes:
+        id: the stream id.
+        seq: observe calls applied so far (the next call's ``seq`` is ``seq + 1``).
+        steps: observations applied so far (a chunk counts each of its observations).
+        state: what the model carries (an RNN state or a window of rows), encoded by the streamer.
+        answer: the JSON of the last answer, returned again to a retry of call ``seq``.
+        created, updated: Unix times of the first and the last update.
+        expired: the stream idled past the TTL; its state is gone and the next observe says so.
+    """
+
+    id: str
+    seq: int = 0
+    steps: int = 0
+    state: bytes | None = None
+    answer: bytes | None = None
+    created: float = 0.0
+    updated: float = 0.0
+    expired: bool = False
+
+    @classmethod
+    def from_row(cls, row: tuple) -> StreamRecord:
+        sid, seq, steps, state, answer, created, updated, expired = row
+        return cls(
+            sid,
+            int(seq),
+            int(steps),
+            None if state is None else bytes(state),
+            None if answer is None else bytes(answer),
+            float(created),
+            float(updated),
+            bool(expired),
+        )
+
+    def row(self) -> tuple:
+        return (self.id, self.seq, self.steps, self.state, self.answer, self.created, self.updated, self.expired)
+
+
+class Batch:
+    """An open transaction over some streams: ``records`` (the existing ones, by id), then :meth:`write`."""
+
+    def __init__(self, records: dict[str, StreamRecord]) -> None:
+        self.records = records
+        self.written: list[StreamRecord] = []
+        self.deleted: list[str] = []
+
+    def write(self, record: StreamRecord) -> None:
+        """Store ``record`` when the transaction commits."""
+        self.written.append(record)
+
+    def delete(self, stream_id: str) -> None:
+        """Remove a stream when the transaction commits."""
+        self.deleted.append(stream_id)
+
+
+class Store:
+    """The interface both stores implement (thread-safe: each thread gets its own connection)."""
+
+    url: str
+
+    def batch(self, ids: list[str]) -> contextlib.AbstractContextManager[Batch]:
+        """Lock the streams ``ids`` (one transaction), yield their records, write what the batch wrote."""
+        raise NotImplementedError
+
+    def get(self, stream_id: str) -> StreamRecord | None:
+        raise NotImplementedError
+
+    def delete(self, stream_id: str) -> bool:
+        """Remove a stream (waits for a batch holding it); True if it existed."""
+        with self.batch([stream_id]) as b:
+            if stream_id in b.records:
+                b.delete(stream_id)
+                return True
+            return False
+
+    def expire(self, before: float, limit: int = 1000) -> int:
+        """Turn up to ``limit`` streams last updated before ``before`` into tombstones (state dropped); returns how
+        many. Done under the streams' locks, like any batch."""
+        ids = self.idle(before, limit)
+        if not ids:
+            return 0
+        n = 0
+        with self.batch(ids) as b:
+            for rec in b.records.values():
+                if not rec.expired and rec.updated < before:
+                    rec.state, rec.answer, rec.expired = None, None, True
+                    b.write(rec)
+                    n += 1
+        return n
+
+    def idle(self, before: float, limit: int) -> list[str]:
+        """Ids of live streams last updated before ``before`` (at most ``limit``)."""
+        raise NotImplementedError
+
+    def count(self) -> int:
+        """Live (not expired) streams."""
+        raise NotImplementedError
+
+    def check_model(self, fingerprint: str) -> None:
+        """Remember which model the states belong to; refuse a store made for another model."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A hash of the served weights and config: states of one model are meaningless to another."""
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        path = model_dir / name
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()[:32]
+
+
+def foreign_model_error(url: str) -> ValueError:
+    return ValueError(
+        f"the store {redact(url)} holds streams of another model; give this model its own store (--store), "
+        "or delete that one"
+    )
+
+
+def redact(url: str) -> str:
+    """``url`` without a password (for messages and logs)."""
+    if "://" in url and "@" in url.split("://", 1)[1]:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+class SQLiteStore(Store):
+    """Streams in one SQLite file: WAL journal, every commit synced (``synchronous=FULL``), so an acknowledged
+    update survives a crash of the server (and of the machine). Writers queue on one lock (``BEGIN IMMEDIATE``),
+    which is what orders the batches of several worker processes on one file."""
+
+    def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self.timeout = timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if not self.path.parent.is_dir():
+            raise ValueError(f"cannot create the stream store {self.path}: {self.path.parent} is not a directory")
+        with self._tx() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS rnnkit_streams (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, "
+                "steps INTEGER NOT NULL, state BLOB, answer BLOB, created REAL NOT NULL, updated REAL NOT NULL, "
+                "expired INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS rnnkit_streams_updated ON rnnkit_streams (updated)")
+            db.execute("CREATE TABLE IF NOT EXISTS rnnkit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            # autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE
+            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")  # take the write lock now: the records read below cannot change under us
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def batch(self, ids: list[str]) -> Iterator[Batch]:
+        with self._tx() as db:
+            records: dict[str, StreamRecord] = {}
+            for i in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+                part = ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                for row in db.execute(f"SELECT {COLUMNS} FROM rnnkit_streams WHERE id IN ({marks})", part):
+                    rec = StreamRecord.from_row(row)
+                    records[rec.id] = rec
+            b = Batch(records)
+            yield b
+            if b.written:
+                db.executemany(
+                    f"INSERT INTO rnnkit_streams ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO "
+                    "UPDATE SET seq=excluded.seq, steps=excluded.steps, state=excluded.state, "
+                    "answer=excluded.answer, updated=excluded.updated, expired=excluded.expired",
+                    [r.row() for r in b.written],
+                )
+            if b.deleted:
+                db.executemany("DELETE FROM rnnkit_streams WHERE id = ?", [(i,) for i in b.deleted])
+
+    def get(self, stream_id: str) -> StreamRecord | None:
+        row = self._db().execute(f"SELECT {COLUMNS} FROM rnnkit_streams WHERE id = ?", (stream_id,)).fetchone()
+        return None if row is None else StreamRecord.from_row(row)
+
+    def idle(self, before: float, limit: int) -> list[str]:
+        rows = self._db().execute(
+            "SELECT id FROM rnnkit_streams WHERE updated < ? AND expired = 0 LIMIT ?", (before, limit)
+        )
+        return [r[0] for r in rows]
+
+    def count(self) -> int:
+        return int(self._db().execute("SELECT count(*) FROM rnnkit_streams WHERE expired = 0").fetchone()[0])
+
+    def check_model(self, fingerprint: str) -> None:
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM rnnkit_meta WHERE key = 'model'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO rnnkit_meta VALUES ('model', ?)", (fingerprint,))
+            elif row[0] != fingerprint:
+                raise foreign_model_error(self.url)
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+def open_store(url: str) -> Store:
+    """The store at ``url``: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
+    ``postgresql://user@host/db`` (also ``postgres://``)."""
+    if url.startswith("sqlite:///"):
+        return SQLiteStore(url[len("sqlite:///") :])
+    if url.startswith(("postgresql://", "postgres://")):
+        from .store_pg import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(
+        f"unknown store {redact(url)!r}; expected sqlite:///path/streams.db or postgresql://user@host/dbname"
+    )
+
+
+def now() -> float:
+    return time.time()

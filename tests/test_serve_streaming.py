@@ -1,0 +1,160 @@
+"""Stream answers equal offline answers on the same history, for every task that streams; others refuse."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+pytest.importorskip("fastapi")
+
+from _serve_runs import TEXT, forecast_run, lm_run, series, tag_run
+from rnnkit.serve.engine import Engine, Observation
+from rnnkit.serve.schemas import ObserveRequest
+from rnnkit.serve.store import SQLiteStore
+from rnnkit.serve.streaming import RequestError, streamer_for
+from rnnkit.tasks import load
+
+
+def _engine(task, tmp_path):
+    return Engine(streamer_for(task), SQLiteStore(tmp_path / "streams.db"))
+
+
+def _observe(engine, stream, **fields):
+    req = ObserveRequest(**fields)
+    inputs, steps = engine.streamer.parse(req)
+    (out,) = engine.run([Observation(stream, req.seq, inputs, steps, req)])
+    assert out.status == 200, out.body
+    return out.body
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru"])
+def test_lm_stream_equals_offline_forward(tmp_path, cell):
+    task = load(lm_run(tmp_path, cell=cell), "cpu")
+    engine = _engine(task, tmp_path)
+    text = TEXT[:40]
+    ids = task.ids(text)
+    with torch.no_grad():
+        logits, _ = task.model(torch.tensor([ids]))
+    offline = torch.softmax(logits[0], -1)  # (T, V): the next-token distribution after each prefix
+    V = offline.shape[-1]
+    # single observations, a chunk, single again: two streams stepped in the same batches
+    pieces = [text[:10], *text[10:13], text[13:30], *text[30:]]
+    t = 0
+    for piece in pieces:
+        a = _observe(engine, "a", text=piece, top=V)
+        t += len(task.ids(piece))
+        got = torch.zeros(V)
+        for entry in a["answer"]["next"]:
+            got[task.vocab.stoi[entry["token"]]] = entry["p"]
+        torch.testing.assert_close(got, offline[t - 1], atol=2e-6, rtol=1e-5)
+        assert a["steps"] == t
+    assert engine.store.get("a").seq == len(pieces)
+
+
+def test_lm_batch_of_streams_equals_each_alone(tmp_path):
+    task = load(lm_run(tmp_path), "cpu")
+    engine = _engine(task, tmp_path)
+    texts = ["the fox", "a lazy dog jumps", "quick"]
+    # all three streams in every batch, chunks of different lengths in one batch
+    for k in range(0, 16, 4):
+        items = []
+        for s, text in enumerate(texts):
+            piece = text[k : k + 4 - s % 2]
+            if piece:
+                req = ObserveRequest(text=piece, top=3)
+                inputs, steps = engine.streamer.parse(req)
+                items.append(Observation(f"s{s}", None, inputs, steps, req))
+        for out in engine.run(items):
+            assert out.status == 200
+    for s, text in enumerate(texts):
+        seen = "".join(text[k : k + 4 - s % 2] for k in range(0, 16, 4))
+        with torch.no_grad():
+            logits, _ = task.model(torch.tensor([task.ids(seen)]))
+        best = torch.softmax(logits[0, -1], -1).topk(3)
+        answer = json.loads(engine.store.get(f"s{s}").answer)["answer"]["next"]
+        assert [e["token"] for e in answer] == [task.vocab.itos[int(i)] for i in best.indices]
+        torch.testing.assert_close(torch.tensor([e["p"] for e in answer]), best.values, atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("crf", [True, False])
+def test_tag_stream_equals_predict_on_each_prefix(tmp_path, crf):
+    task = load(tag_run(tmp_path, crf=crf), "cpu")
+    engine = _engine(task, tmp_path)
+    words = ["the", "lazy", "dog", "jumps", "over", "the", "quick", "brown", "fox", "unknownword"]
+    streamed = []
+    streamed += _observe(engine, "s", tokens=words[:3])["answer"]["tags"]
+    for w in words[3:6]:
+        streamed += _observe(engine, "s", token=w)["answer"]["tags"]
+    streamed += _observe(engine, "s", tokens=words[6:])["answer"]["tags"]
+    expected = [task.predict([words[: t + 1]])[0][-1] for t in range(len(words))]
+    assert streamed == expected
+    if not crf:  # unidirectional without a CRF: the stream gives the whole sentence's tags too
+        assert streamed == task.predict([words])[0]
+    assert len(set(expected)) > 1  # the check has teeth: not one constant tag
+
+
+def test_forecast_stream_equals_predict_on_history(tmp_path):
+    task = load(forecast_run(tmp_path), "cpu")
+    engine = _engine(task, tmp_path)
+    frame = series(30)
+    rows = frame.to_dict("records")
+    T = task.cfg.series.timestep
+    for i, row in enumerate(rows[:12]):
+        answer = _observe(engine, "s", row=row)["answer"]
+        if i + 1 < T:
+            assert answer == {"ready": False, "needed": T - i - 1}
+            continue
+        expected = task.predict(pd.DataFrame(rows[: i + 1]))
+        got = pd.DataFrame(answer["forecast"])
+        assert list(got.columns) == list(expected.columns)
+        assert (pd.to_datetime(got["date"]) == expected["date"]).all()
+        for col in expected.columns[1:]:
+            assert got[col].to_numpy() == pytest.approx(expected[col].to_numpy(), rel=1e-5, abs=1e-6)
+    # a chunk answers from its last row
+    answer = _observe(engine, "s", rows=rows[12:20])["answer"]
+    expected = task.predict(pd.DataFrame(rows[:20]))
+    assert pd.DataFrame(answer["forecast"])["y"].to_numpy() == pytest.approx(expected["y"].to_numpy(), rel=1e-5)
+
+
+def test_forecast_stream_refuses_bad_rows(tmp_path):
+    task = load(forecast_run(tmp_path), "cpu")
+    engine = _engine(task, tmp_path)
+    parse = engine.streamer.parse
+    with pytest.raises(RequestError) as err:
+        parse(ObserveRequest(row={"date": "2024-01-01", "y": 1.0}))
+    assert err.value.field == "row.x"
+    with pytest.raises(RequestError) as err:
+        parse(ObserveRequest(rows=[{"date": "2024-01-01", "y": 1.0, "x": 0.0}, {"date": "x", "y": 1.0, "x": 0.0}]))
+    assert err.value.field == "rows[1].date"
+    with pytest.raises(RequestError) as err:
+        parse(ObserveRequest(row={"date": "2024-01-01", "y": 1e300, "x": 0.0}))
+    assert err.value.field == "row.y"
+    with pytest.raises(RequestError) as err:
+        parse(ObserveRequest(token="a"))
+    assert err.value.field == "token"
+    _observe(engine, "s", row={"date": "2024-01-05", "y": 1.0, "x": 0.0})
+    req = ObserveRequest(row={"date": "2024-01-04", "y": 1.0, "x": 0.0})
+    (out,) = engine.run([Observation("s", None, *parse(req), req)])
+    assert out.status == 422 and "after the previous row" in out.body["detail"]
+    assert engine.store.get("s").steps == 1  # a refused row changes nothing
+
+
+@pytest.mark.parametrize("make", ["bidirectional_tagger", "classifier"])
+def test_whole_input_models_refuse_to_stream(tmp_path, make):
+    if make == "bidirectional_tagger":
+        task = load(tag_run(tmp_path, bidirectional=True), "cpu")
+    else:
+        from rnnkit.data.text import Vocab, make_tokenizer
+        from rnnkit.tasks.classify import Classifier, ClassifyConfig
+
+        cfg = ClassifyConfig()
+        model = Classifier.build_model(cfg, 10, 2)
+        task = Classifier(cfg, model, Vocab.build([["a"]]), make_tokenizer("word"), ["a", "b"])
+    streamer = streamer_for(task)
+    assert not streamer.streams
+    with pytest.raises(RequestError) as err:
+        streamer.parse(ObserveRequest(token="the"))
+    assert err.value.status == 400 and "/v1/predict" in str(err.value)
