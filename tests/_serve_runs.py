@@ -73,3 +73,36 @@ def forecast_run(path: Path, timestep: int = 8, horizon: int = 3) -> Path:
     task = Forecaster.build(cfg, splits.train)
     task.save(path / "model")
     return path
+
+
+def classify_run(path: Path) -> Path:
+    """A word-level classifier (random weights) with two labels."""
+    from rnnkit.tasks.classify import Classifier, ClassifyConfig
+
+    torch.manual_seed(0)
+    cfg = ClassifyConfig(embedding_dim=8, rnn=RNNConfig(cell="lstm", hidden_size=8, bidirectional=True))
+    tok = make_tokenizer("word", lowercase=True)
+    vocab = Vocab.build([tok.tokenize(TEXT)])
+    task = Classifier(cfg, Classifier.build_model(cfg, len(vocab), 2), vocab, tok, ["neg", "pos"])
+    task.save(path / "model")
+    return path
+
+
+def translate_run(path: Path) -> Path:
+    """A word-level encoder-decoder (random weights), the same vocabulary on both sides."""
+    from rnnkit.tasks.translate import TranslateConfig, Translator
+    from rnnkit.topologies.encoder_decoder import EncoderDecoderConfig
+
+    torch.manual_seed(0)
+    model = EncoderDecoderConfig(
+        embedding_dim=8,
+        encoder=RNNConfig(cell="gru", hidden_size=8, bidirectional=True),
+        decoder=RNNConfig(cell="gru", hidden_size=8),
+        attention="general",
+    )
+    cfg = TranslateConfig(model=model)
+    tok = make_tokenizer("word")
+    vocab = Vocab.build([tok.tokenize(TEXT)])
+    task = Translator(cfg, Translator.build_model(cfg, len(vocab), len(vocab)), (tok, vocab), (tok, vocab))
+    task.save(path / "model")
+    return path

@@ -1,0 +1,164 @@
+"""The HTTP API in process: each endpoint, /v1/predict == `rnnkit predict`, retries, the key, limits, errors."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient
+
+from _serve_runs import classify_run, forecast_run, lm_run, series, tag_run, translate_run
+from rnnkit.decoding import SamplingConfig
+from rnnkit.serve import ServeConfig, asgi
+from rnnkit.tasks import load
+from rnnkit.tasks.base import Inputs
+
+
+def client(run, **options) -> TestClient:
+    return TestClient(asgi(ServeConfig(run, **options)))
+
+
+def test_model_info_and_health(tmp_path):
+    with client(forecast_run(tmp_path)) as c:
+        info = c.get("/v1/model").json()
+        assert info["task"] == "forecast" and info["streams"] is True
+        assert info["facts"]["timestep"] == 8 and info["facts"]["horizon"] == 3
+        assert [f["name"] for f in info["outputs"]] == ["y", "y_q0.1", "y_q0.5", "y_q0.9"]
+        assert c.get("/healthz").json() == {"status": "ok", "task": "forecast", "streams": None}
+        assert "/v1/streams/{stream_id}/observe" in c.get("/openapi.json").json()["paths"]
+
+
+def test_predict_forecast_equals_cli_predict(tmp_path):
+    run = forecast_run(tmp_path)
+    frame = series(40)
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    cli = pd.read_csv(io.StringIO(load(run, "cpu").predict_inputs(Inputs(data=tmp_path / "s.csv"))))
+    with client(run) as c:
+        r = c.post("/v1/predict", json={"inputs": [{"rows": frame.to_dict("records")}]})
+    assert r.status_code == 200, r.text
+    got = pd.DataFrame(r.json()["outputs"][0]["forecast"])
+    assert (pd.to_datetime(got["date"]) == pd.to_datetime(cli["date"])).all()
+    for col in cli.columns[1:]:
+        assert got[col].to_numpy() == pytest.approx(cli[col].to_numpy(), rel=1e-6)
+
+
+def test_predict_text_tasks_equal_cli(tmp_path):
+    texts = ["the quick fox", "a lazy dog . the end"]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    for make in (classify_run, tag_run, translate_run):
+        run = make(tmp_path / make.__name__)
+        task = load(run, "cpu")
+        with client(run) as c:
+            r = c.post("/v1/predict", json={"inputs": [{"text": t} for t in texts]})
+        assert r.status_code == 200, r.text
+        out = r.json()["outputs"]
+        if task.name == "classify":
+            cli = pd.read_csv(io.StringIO(task.predict_inputs(Inputs(data=tmp_path / "in.txt"))))
+            assert [o["label"] for o in out] == cli["label"].tolist()
+            assert [o["probabilities"]["pos"] for o in out] == pytest.approx(cli["p_pos"].tolist(), rel=1e-6)
+        elif task.name == "tag":
+            cli = task.predict_inputs(Inputs(data=tmp_path / "in.txt", text=True))
+            blocks = [[line.split("\t")[1] for line in b.splitlines()] for b in cli.strip().split("\n\n")]
+            assert [o["tags"] for o in out] == blocks
+        else:
+            cli = task.predict_inputs(Inputs(data=tmp_path / "in.txt")).splitlines()
+            assert [o["translation"] for o in out] == cli
+
+
+def test_predict_lm_equals_generate(tmp_path):
+    run = lm_run(tmp_path)
+    task = load(run, "cpu")
+    expected = task.generate("the ", 20, SamplingConfig(temperature=0.8), seed=3)
+    with client(run) as c:
+        body = {"inputs": [{"text": "the ", "length": 20}], "sampling": {"temperature": 0.8, "seed": 3}}
+        assert c.post("/v1/predict", json=body).json()["outputs"] == [{"text": expected}]
+
+
+def test_observe_seq_retry_gap_stale_get_delete(tmp_path):
+    with client(lm_run(tmp_path)) as c:
+        first = c.post("/v1/streams/s-1/observe", json={"text": "th", "seq": 1}).json()
+        assert (first["seq"], first["steps"], first["replayed"]) == (1, 2, False)
+        retry = c.post("/v1/streams/s-1/observe", json={"text": "th", "seq": 1}).json()
+        assert retry == {**first, "replayed": True}
+        assert c.get("/v1/streams/s-1").json()["steps"] == 2  # the retry did not step again
+        gap = c.post("/v1/streams/s-1/observe", json={"text": "e", "seq": 3})
+        assert gap.status_code == 409 and gap.json()["expected"] == 2 and gap.json()["field"] == "seq"
+        assert c.post("/v1/streams/s-1/observe", json={"text": "e", "seq": 2}).status_code == 200
+        stale = c.post("/v1/streams/s-1/observe", json={"text": "e", "seq": 1})
+        assert stale.status_code == 409 and stale.json()["expected"] == 3
+        # no seq: applied, and counted, so seq-using clients can continue
+        assert c.post("/v1/streams/s-1/observe", json={"token": " "}).json()["seq"] == 3
+        info = c.get("/v1/streams/s-1").json()
+        assert (info["seq"], info["steps"]) == (3, 4)
+        assert c.delete("/v1/streams/s-1").json() == {"stream": "s-1", "deleted": True}
+        assert c.get("/v1/streams/s-1").status_code == 404
+        assert c.delete("/v1/streams/s-1").status_code == 404
+        assert c.post("/v1/streams/s-1/observe", json={"text": "a", "seq": 1}).json()["steps"] == 1
+        metrics = c.get("/metrics").text
+        assert 'rnnkit_requests_total{endpoint="/v1/streams/{id}/observe",status="409"} 2.0' in metrics
+        assert "rnnkit_streams 1.0" in metrics and "rnnkit_batch_size_count" in metrics
+
+
+def test_idle_streams_expire_with_a_clear_404(tmp_path):
+    with client(lm_run(tmp_path), idle_ttl=0.3) as c:
+        assert c.post("/v1/streams/idle/observe", json={"text": "ab"}).status_code == 200
+        time.sleep(0.5)
+        r = c.get("/v1/streams/idle")
+        assert r.status_code == 404 and "expired after 0.3 s" in r.json()["detail"]
+        r = c.post("/v1/streams/idle/observe", json={"text": "c", "seq": 2})
+        assert r.status_code == 404 and "start it anew" in r.json()["detail"]
+        again = c.post("/v1/streams/idle/observe", json={"text": "c", "seq": 1}).json()
+        assert (again["seq"], again["steps"]) == (1, 1)
+
+
+def test_api_key(tmp_path):
+    with client(lm_run(tmp_path), api_key="s3cret") as c:
+        assert c.get("/healthz").status_code == 200
+        for path in ("/v1/model", "/metrics", "/docs", "/openapi.json", "/v1/streams/a"):
+            r = c.get(path)
+            assert r.status_code == 401 and r.json()["field"] == "authorization", path
+        assert c.get("/v1/model", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.post("/v1/streams/a/observe", json={"text": "a"}).status_code == 401
+        assert c.get("/v1/model", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        r = c.post("/v1/streams/a/observe", json={"text": "a"}, headers={"X-API-Key": "s3cret"})
+        assert r.status_code == 200
+
+
+def test_bad_requests_are_4xx_naming_the_field(tmp_path):
+    with client(lm_run(tmp_path), limits=_small_limits()) as c:
+        cases = [
+            ("/v1/streams/a/observe", {"text": "x" * 10_001}, 422, "body.text"),
+            ("/v1/streams/a/observe", {"tokens": ["a"] * 257}, 422, "body.tokens"),
+            ("/v1/streams/a/observe", {"text": "a", "colour": 1}, 422, "body.colour"),
+            ("/v1/streams/a/observe", {"text": "a", "seq": 0}, 422, "body.seq"),
+            ("/v1/streams/a/observe", {}, 422, "token"),
+            ("/v1/streams/a/observe", {"text": "a", "row": {"y": 1}}, 422, "row"),
+            ("/v1/streams/" + "x" * 129 + "/observe", {"text": "a"}, 422, "path.stream_id"),
+            ("/v1/streams/a%20b/observe", {"text": "a"}, 422, "path.stream_id"),
+            ("/v1/predict", {"inputs": []}, 422, "body.inputs"),
+            ("/v1/predict", {"inputs": [{"text": "a", "length": 100_000}]}, 422, "body.inputs.0.length"),
+        ]
+        for path, body, status, field in cases:
+            r = c.post(path, json=body)
+            assert r.status_code == status and r.json()["field"] == field, (path, body, r.text)
+        r = c.post("/v1/streams/a/observe", content=b'{"text": "' + b"a" * 30_000 + b'"}')
+        assert r.status_code == 413 and r.json()["field"] == "body"
+        r = c.post("/v1/streams/a/observe", content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 422
+        assert c.get("/v1/streams/..%2F..%2Fetc%2Fpasswd").status_code in (404, 422)
+    with client(tag_run(tmp_path / "bi", bidirectional=True)) as c:
+        r = c.post("/v1/streams/a/observe", json={"token": "the"})
+        assert r.status_code == 400 and "/v1/predict" in r.json()["detail"]
+        r = c.post("/v1/predict", json={"inputs": [{"rows": [{"y": 1}]}]})
+        assert r.status_code == 422 and r.json()["field"] == "inputs[0].text"
+
+
+def _small_limits():
+    from rnnkit.serve import Limits
+
+    return Limits(max_body_bytes=20_000)

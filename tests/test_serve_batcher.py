@@ -1,0 +1,94 @@
+"""Micro-batching: streams share batches, one stream never twice in a batch, a stream's observations in order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import torch
+
+pytest.importorskip("fastapi")
+
+from _serve_runs import TEXT, lm_run
+from rnnkit.serve.batcher import Batcher
+from rnnkit.serve.engine import Engine, Observation, Outcome
+from rnnkit.serve.schemas import ObserveRequest
+from rnnkit.serve.store import SQLiteStore
+from rnnkit.serve.streaming import streamer_for
+from rnnkit.tasks import load
+
+
+class Recorder:
+    """An engine that records its batches."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def run(self, items: list[Observation]) -> list[Outcome]:
+        self.batches.append([it.stream for it in items])
+        return [Outcome(200, {"stream": it.stream, "value": it.inputs}) for it in items]
+
+
+def _obs(stream: str, value: object = None) -> Observation:
+    return Observation(stream, None, value, 1, ObserveRequest(token="a"))
+
+
+def test_streams_share_batches_up_to_max_batch():
+    async def main() -> list[list[str]]:
+        engine = Recorder()
+        b = Batcher(engine, max_batch=64, max_wait_ms=50)  # type: ignore[arg-type]
+        await b.start()
+        answers = await asyncio.gather(*(b.submit(_obs(f"s{i}", i)) for i in range(100)))
+        await b.stop()
+        assert [a.body["value"] for a in answers] == list(range(100))
+        return engine.batches
+
+    batches = asyncio.run(main())
+    assert [len(x) for x in batches] == [64, 36]
+
+
+def test_one_stream_never_twice_in_a_batch_and_in_arrival_order():
+    async def main() -> tuple[list[list[str]], list[Outcome]]:
+        engine = Recorder()
+        b = Batcher(engine, max_batch=16, max_wait_ms=5)  # type: ignore[arg-type]
+        await b.start()
+        jobs = [b.submit(_obs("a" if i % 2 else f"s{i}", i)) for i in range(50)]
+        answers = await asyncio.gather(*jobs)
+        await b.stop()
+        return engine.batches, answers
+
+    batches, answers = asyncio.run(main())
+    assert all(len(set(x)) == len(x) for x in batches)
+    assert sum(x.count("a") for x in batches) == 25 and len(batches) >= 25
+    assert [a.body["value"] for a in answers] == list(range(50))
+
+
+def test_fifty_concurrent_observations_of_one_stream_apply_in_order(tmp_path):
+    """50 concurrent observations of one stream (and of others, sharing batches) through the real engine: seq
+    numbers follow arrival order and the final state is the offline state of the tokens in that order."""
+    task = load(lm_run(tmp_path), "cpu")
+    engine = Engine(streamer_for(task), SQLiteStore(tmp_path / "streams.db"))
+    text = (TEXT * 2)[:50]
+
+    async def main() -> list[Outcome]:
+        b = Batcher(engine, max_batch=8, max_wait_ms=2)
+        await b.start()
+        jobs = []
+        for i, ch in enumerate(text):
+            req = ObserveRequest(text=ch, top=1)
+            jobs.append(b.submit(Observation("one", None, *engine.streamer.parse(req), req)))
+            other = ObserveRequest(text="xyz"[i % 3])
+            jobs.append(b.submit(Observation(f"other{i % 7}", None, *engine.streamer.parse(other), other)))
+        answers = await asyncio.gather(*jobs)
+        await b.stop()
+        return answers[::2]
+
+    answers = asyncio.run(main())
+    assert [a.body["seq"] for a in answers] == list(range(1, 51))
+    with torch.no_grad():
+        logits, _ = task.model(torch.tensor([task.ids(text)]))
+    best = torch.softmax(logits[0], -1).max(-1)
+    for t, a in enumerate(answers):
+        assert a.body["answer"]["next"][0]["p"] == pytest.approx(float(best.values[t]), rel=1e-5)
+    assert json.loads(engine.store.get("one").answer)["steps"] == 50
