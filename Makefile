@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(VENV)/.installed-dev
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# the HTTP API against its own OpenAPI schema, at length (schemathesis: >= 2,000 generated requests, no 5xx)
+fuzz: $(VENV)/.installed-dev
+	RNNKIT_FUZZ_EXAMPLES=600 $(BIN)/pytest tests/test_serve_fuzz.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/speed.py

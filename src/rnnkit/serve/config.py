@@ -27,7 +27,7 @@ class Limits:
     max_text: int = 10_000
     max_items: int = 256
     max_rows: int = 10_000
-    max_generate: int = 1_000
+    max_generate: int = 500
     max_top: int = 100
 
 

@@ -11,8 +11,12 @@ import pandas as pd
 
 from ..decoding import SamplingConfig
 from ..tasks.base import Task
+from .config import Limits
 from .schemas import PredictItem, PredictRequest
 from .streaming import RequestError, Streamer
+
+#: tokens one /v1/predict call of a language model may generate in all
+MAX_GENERATE = Limits().max_generate
 
 
 def _field(name: str, type_: str, description: str = "") -> dict[str, str]:
@@ -133,6 +137,9 @@ def predict(task: Task, req: PredictRequest) -> list[dict[str, Any]]:
             s = req.sampling
             sampling = SamplingConfig(s.temperature, s.top_k, s.top_p) if s else SamplingConfig()
             seed = s.seed if s else None
+            total = sum(item.length or 50 for item in req.inputs)
+            if total > MAX_GENERATE:
+                raise RequestError("inputs", f"at most {MAX_GENERATE} tokens per request in all, asked for {total}")
             return [
                 {"text": task.generate(item.text or "", item.length or 50, sampling, seed)}  # type: ignore[attr-defined]
                 for item in req.inputs

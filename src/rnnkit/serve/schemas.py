@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .config import Limits
 
@@ -27,8 +27,16 @@ class Sampling(Strict):
 
     temperature: float = Field(1.0, ge=0, le=100, description="0 = greedy")
     top_k: int | None = Field(None, ge=1, le=100_000)
-    top_p: float | None = Field(None, gt=0, le=1)
+    top_p: float | None = Field(None, ge=1e-6, le=1, description="nucleus mass (at least 1e-6)")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="for reproducible draws")
+
+    @field_validator("temperature")
+    @classmethod
+    def _not_tiny(cls, value: float) -> float:
+        # logits / 1e-300 overflow to inf: greedy is temperature 0
+        if 0 < value < 1e-3:
+            raise ValueError("temperature must be 0 (greedy) or at least 0.001")
+        return value
 
 
 class ObserveRequest(Strict):
