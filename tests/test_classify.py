@@ -25,7 +25,8 @@ def test_mr_slice_end_to_end(slices, tmp_path):
     cfg = config(encoding="latin-1")
     files = [slices["mr.pos"], slices["mr.neg"]]
     task, metrics = Classifier.train(cfg, files, tmp_path / "mr", test=[slices["mr_test.pos"], slices["mr_test.neg"]])
-    assert set(metrics) == {"val", "test"} and metrics["test"]["n"] == 100
+    assert set(metrics) == {"val", "test", "training"} and metrics["test"]["n"] == 100
+    assert metrics["training"]["stopped"] == "epochs (2) reached" and metrics["training"]["epochs"] == 2
     assert 0 <= metrics["test"]["accuracy"] <= 1 and task.labels == ["neg", "pos"]
     table = pd.read_csv(tmp_path / "mr" / "predictions.csv")
     assert list(table.columns) == ["text", "gold", "label", "p_neg", "p_pos"] and len(table) == 100

@@ -363,3 +363,43 @@ def test_device_moves_model_batches_and_state(tmp_path, device):
 def test_an_unavailable_device_is_a_clear_error():
     with pytest.raises(ValueError, match="no CUDA GPU; use 'cpu' or 'auto'"):
         Trainer(model(), TrainerConfig(device="cuda", progress=False), loss_fn)
+
+
+def test_adaptive_length_stops_on_a_plateau_but_never_before_min_steps():
+    flat = lambda m, d: {"val_loss": 1.0}  # noqa: E731 - never improves after the first evaluation
+    per_epoch = len(loader(regression_data(32)))  # 2 batches
+    cfg = TrainerConfig(epochs=None, max_epochs=50, early_stopping=2, min_steps=10, progress=False)
+    t = Trainer(model(), cfg, loss_fn, evaluate_fn=flat)
+    state = t.fit(loader(regression_data(32)), [None])
+    assert state.stopped_early and state.step == 10 and state.epoch == 10 // per_epoch, "patience waits for min_steps"
+    assert t.stop_reason() == "early stopping: val_loss did not improve for 2 evaluations" and not t.interrupted
+    cfg = TrainerConfig(epochs=None, max_epochs=4, early_stopping=None, progress=False)
+    t = Trainer(model(), cfg, loss_fn, evaluate_fn=flat)
+    assert t.fit(loader(regression_data(32)), [None]).epoch == 4 and t.stop_reason() == "max_epochs (4) reached"
+    t = Trainer(model(), TrainerConfig(epochs=3, progress=False), loss_fn)
+    t.fit(loader(regression_data(32)))
+    assert t.stop_reason() == "epochs (3) reached"
+
+
+def test_time_budget_stops_training_and_counts_every_session_of_a_resumed_run(tmp_path, monkeypatch):
+    import rnnkit.training.trainer as trainer_module
+
+    now = [0.0]
+    monkeypatch.setattr(trainer_module, "_clock", lambda: now[0])
+
+    class Tick(Callback):
+        def on_step_end(self, trainer, step, loss):
+            now[0] += 10.0  # ten seconds a step
+            if step == 3:
+                trainer.stop()  # an interruption after 30 s
+
+    cfg = TrainerConfig(epochs=100, time_budget=1.0, progress=False, checkpoint_minutes=None)
+    first = Trainer(model(), cfg, loss_fn, callbacks=[Tick()], out_dir=tmp_path)
+    first.fit(loader(regression_data(32)))
+    assert first.interrupted and first.state.seconds == pytest.approx(30.0)
+    resumed = Trainer(model(), cfg, loss_fn, callbacks=[Tick()], out_dir=tmp_path)
+    state = resumed.fit(loader(regression_data(32)), resume=True)
+    assert state.step == 6, "30 s before the interruption + 30 s after it = the one-minute budget"
+    assert resumed.stop_reason() == "time budget (1 minutes) reached" and not resumed.interrupted
+    with pytest.raises(ValueError, match="time_budget must be > 0"):
+        TrainerConfig(time_budget=0)

@@ -7,7 +7,6 @@ survive; ``--help`` shows the value the task's defaults would use.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import typer
 
 from .cli_common import build_config, console, friendly, print_metrics, resolve_input
+from .config import replace
 from .tasks import task_classes
 from .tasks.base import Task
 from .tasks.flags import Flag
@@ -33,7 +33,21 @@ def _every(text: str) -> dict[str, Any]:
 SHARED = (
     Flag("out", "--out", "run directory for the model, checkpoints, metrics and plots", Path, required=True),
     Flag("config", "--config", "YAML/JSON file of options; flags override it", Path),
-    Flag("epochs", "--epochs", "passes over the training data", int, key="trainer.epochs"),
+    Flag(
+        "epochs",
+        "--epochs",
+        "passes over the training data; without it training stops when the validation metric stops improving",
+        int,
+        key="trainer.epochs",
+    ),
+    Flag("max_epochs", "--max-epochs", "the most passes when --epochs is not given", int, key="trainer.max_epochs"),
+    Flag(
+        "time_budget",
+        "--time-budget",
+        "stop after this many minutes, keeping the best model",
+        float,
+        key="trainer.time_budget",
+    ),
     Flag("lr", "--lr", "peak learning rate (AdamW)", float, key="trainer.lr"),
     Flag("batch_size", "--batch-size", "examples per training step", int, key="batch_size"),
     Flag("cell", "--cell", "rnn_tanh, rnn_relu, lstm, gru, layernorm_lstm, mingru or minlstm", key="{rnn}.cell"),
@@ -92,7 +106,7 @@ def _annotation(flag: Flag) -> Any:
 
 
 def _overrides(task: type[Task], flags: tuple[Flag, ...], values: dict[str, Any]) -> dict[str, Any]:
-    """Dotted config keys for the flags that were given."""
+    """Dotted config keys for the flags that were given (a value may be None on purpose: ``--quantiles none``)."""
     out: dict[str, Any] = {}
     for flag in flags:
         value = values.get(flag.dest)
@@ -141,8 +155,9 @@ def train_task(task: type[Task], flags: tuple[Flag, ...], values: dict[str, Any]
     if values["quiet"]:
         overrides["trainer.progress"] = False
     cfg = build_config(task.Config, values["config"], overrides)
-    if "quantiles" in overrides and overrides["quantiles"] is None:
-        cfg = dataclasses.replace(cfg, quantiles=None)
+    cleared = {k: None for k, v in overrides.items() if v is None}  # given as "none"/"off": unset, not "not given"
+    if cleared:
+        cfg = replace(cfg, **cleared)
     data, dev, test = task.sources(inputs)
     info = D.init_distributed()  # a no-op unless started by torchrun
     try:
@@ -152,7 +167,13 @@ def train_task(task: type[Task], flags: tuple[Flag, ...], values: dict[str, Any]
     finally:
         D.cleanup()
     if info.is_main:
+        training = metrics.pop("training", {})
         print_metrics(f"{task.name}: {values['out']}", metrics)
+        if training:
+            console.print(
+                f"trained {training['epochs']} epochs ({training['steps']} steps, {training['seconds']:.0f} s); "
+                f"stopped: {training['stopped']}"
+            )
         out = values["out"]
         console.print(f"saved to [bold]{out}[/]: model/, metrics.json, loss.png (load with rnnkit.load({str(out)!r}))")
 

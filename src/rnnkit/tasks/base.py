@@ -84,6 +84,7 @@ class Task:
 
     def __init__(self, cfg: Any, model: nn.Module) -> None:
         self.cfg, self.model = cfg, model
+        self.training: dict[str, Any] = {}  # after train(): epochs, steps, seconds and why training stopped
 
     @property
     def device(self) -> torch.device:
@@ -221,6 +222,7 @@ class Task:
             run.clear_previous()  # only now: bad input above must not cost the user an earlier run
             task.fit(train_batches, val_batches, run.path, resume=resume)
             metrics = task.report(run.path, splits) if D.is_main() else {}
+            metrics["training"] = task.training  # how long it trained and why it stopped
             if D.is_main():
                 write_json(run.path / "metrics.json", metrics)
             D.barrier()
@@ -246,6 +248,14 @@ class Task:
         state = trainer.fit(train, val, resume=resume)
         if trainer.interrupted:
             raise KeyboardInterrupt(f"training interrupted at step {state.step}; continue with --resume")
+        cfg = trainer.cfg
+        self.training = {
+            "stopped": trainer.stop_reason(),
+            "epochs": state.epoch,
+            "steps": state.step,
+            "seconds": round(state.seconds, 1),
+            **({f"best_{cfg.monitor}": state.best} if state.best is not None else {}),
+        }
         best = find_checkpoint(out / "best")
         if val is not None and best is not None and (best / WEIGHTS).is_file():
             load_weights(self.model, best)

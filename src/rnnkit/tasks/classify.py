@@ -68,7 +68,9 @@ class ClassifyConfig:
     test_fraction: float = 0.1
     batch_size: int = 64
     trainer: TrainerConfig = field(
-        default_factory=lambda: TrainerConfig(epochs=8, lr=2e-3, early_stopping=3, monitor="val_accuracy", mode="max")
+        default_factory=lambda: TrainerConfig(
+            epochs=None, max_epochs=30, min_steps=300, lr=2e-3, early_stopping=3, monitor="val_accuracy", mode="max"
+        )
     )
 
 

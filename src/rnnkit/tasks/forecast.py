@@ -67,7 +67,9 @@ class ForecastConfig:
     batch_size: int = 64
     encoding: str = "utf-8"
     trainer: TrainerConfig = field(
-        default_factory=lambda: TrainerConfig(epochs=30, lr=3e-3, schedule="plateau", early_stopping=6)
+        default_factory=lambda: TrainerConfig(
+            epochs=None, max_epochs=200, min_steps=500, lr=3e-3, schedule="plateau", early_stopping=10
+        )
     )
 
 

@@ -63,7 +63,9 @@ class LMConfig:
     dropout: float = 0.2
     rnn: RNNConfig = field(default_factory=lambda: RNNConfig(cell="lstm", hidden_size=256, num_layers=2, dropout=0.2))
     tie_weights: bool = False
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(epochs=10, lr=2e-3, early_stopping=3))
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(epochs=None, max_epochs=30, min_steps=1000, lr=2e-3, early_stopping=2)
+    )
 
 
 class LanguageModel(Task):

@@ -54,7 +54,9 @@ class TagConfig:
     val_fraction: float = 0.1
     batch_size: int = 32
     trainer: TrainerConfig = field(
-        default_factory=lambda: TrainerConfig(epochs=10, lr=2e-3, early_stopping=3, monitor="val_f1", mode="max")
+        default_factory=lambda: TrainerConfig(
+            epochs=None, max_epochs=50, min_steps=1000, lr=2e-3, early_stopping=5, monitor="val_f1", mode="max"
+        )
     )
 
 

@@ -62,7 +62,9 @@ class TranslateConfig:
     alpha: float = 0.6
     val_fraction: float = 0.05
     batch_size: int = 64
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(epochs=10, lr=1e-3, early_stopping=3))
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(epochs=None, max_epochs=30, min_steps=1000, lr=1e-3, early_stopping=3)
+    )
 
 
 Pair = tuple[str, str]

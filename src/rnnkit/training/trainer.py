@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import re
 import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -47,97 +46,15 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from .config import TrainerConfig, parse_every
 from .loaders import batch_size, seed_loaders, set_epoch, unseeded_loaders
 from .progress import MetricsLog, Progress
 from .schedule import LRSchedule, planned_steps
 from .tbptt import detach_state
 
+__all__ = ["Callback", "TrainState", "Trainer", "TrainerConfig", "parse_every"]
+
 _clock = time.monotonic  # what time-based checkpoints measure (tests replace it)
-
-
-@dataclass
-class TrainerConfig:
-    """Optimisation and bookkeeping options.
-
-    Attributes:
-        epochs: passes over the training data.
-        max_steps: stop after this many optimizer steps (overrides ``epochs`` when reached first).
-        lr, weight_decay, betas: AdamW.
-        clip_norm: clip the global gradient norm to this (None: no clipping).
-        schedule: ``constant``, ``cosine`` (needs a known number of steps) or ``plateau``; ``warmup_steps`` of
-            linear warmup first; ``min_lr_ratio`` the cosine floor; ``plateau_factor``/``plateau_patience``.
-        early_stopping: stop after this many evaluations without improvement of ``monitor`` (None: never).
-        monitor, mode: the validation metric that decides "better" (``min`` or ``max``).
-        eval_every: evaluate every this many steps (None: at the end of every epoch).
-        checkpoint_every: also checkpoint every this many steps (checkpoints are always written at the end of an
-            epoch and when training ends or is interrupted).
-        checkpoint_minutes: also checkpoint when this many minutes passed since the last checkpoint (None: not
-            by time). ``--checkpoint-every`` sets this or ``checkpoint_every`` (see :func:`parse_every`).
-        tbptt: truncated-BPTT window in timesteps: carry the state across batches, cut gradients every window.
-        log_every: steps between rows of ``metrics.csv``.
-        seed: seeds Python, NumPy and torch at the start of a fresh run, and the order of DataLoaders without a
-            generator of their own.
-        progress: show progress: a bar on a terminal, otherwise a plain line every ``progress_seconds`` seconds
-            and one per evaluation.
-        device: where to train: ``auto`` (CUDA if present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-    """
-
-    epochs: int = 10
-    max_steps: int | None = None
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    clip_norm: float | None = 1.0
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0
-    plateau_factor: float = 0.5
-    plateau_patience: int = 2
-    early_stopping: int | None = None
-    monitor: str = "val_loss"
-    mode: str = "min"
-    eval_every: int | None = None
-    checkpoint_every: int | None = None
-    checkpoint_minutes: float | None = 5.0
-    tbptt: int | None = None
-    log_every: int = 20
-    seed: int = 0
-    progress: bool = True
-    progress_seconds: float = 30.0
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"TrainerConfig: epochs must be >= 1, got {self.epochs}")
-        if self.lr <= 0:
-            raise ValueError(f"TrainerConfig: lr must be > 0, got {self.lr}")
-        for name in ("tbptt", "checkpoint_every", "log_every"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"TrainerConfig: {name} must be >= 1, got {value}")
-        if self.checkpoint_minutes is not None and self.checkpoint_minutes <= 0:
-            raise ValueError(f"TrainerConfig: checkpoint_minutes must be > 0, got {self.checkpoint_minutes}")
-        if self.progress_seconds < 0:
-            raise ValueError(f"TrainerConfig: progress_seconds must be >= 0, got {self.progress_seconds}")
-
-
-_EVERY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?")
-
-
-def parse_every(text: str) -> tuple[int | None, float | None]:
-    """``--checkpoint-every``: ``"500"`` -> ``(500, None)`` (steps); ``"90s"``, ``"10m"``, ``"1.5h"`` ->
-    ``(None, minutes)``; ``"off"`` -> ``(None, None)`` (only the checkpoints at epoch ends and at the end).
-    The pair is ``(TrainerConfig.checkpoint_every, TrainerConfig.checkpoint_minutes)``."""
-    s = text.strip().lower()
-    if s in ("off", "none", "never"):
-        return None, None
-    m = _EVERY.fullmatch(s)
-    if m and float(m[1]) > 0:
-        if m[2] is None and m[1].isdigit():
-            return int(m[1]), None
-        if m[2] is not None:
-            return None, float(m[1]) * {"s": 1 / 60, "m": 1.0, "h": 60.0}[m[2][0]]
-    raise ValueError(f"--checkpoint-every: expected steps (500), a duration (90s, 10m, 1h) or 'off', got {text!r}")
 
 
 class Callback:
@@ -164,6 +81,7 @@ class TrainState:
     best: float | None = None
     bad_evals: int = 0
     stopped_early: bool = False
+    seconds: float = 0.0
     train_loss: list[float] = field(default_factory=list)
     evals: list[dict[str, float]] = field(default_factory=list)
 
@@ -203,6 +121,7 @@ class Trainer:
         self._saved_step = -1
         self._last_save = 0.0
         self._pending_rng: tuple[dict[str, Any], dict[str, Tensor]] | None = None
+        self._session_start, self._session_base = _clock(), 0.0
         self._data_seed = cfg.seed
         self._train_loaders: list[tuple[DataLoader, bool]] = []
         self._val_loaders: list[tuple[DataLoader, bool]] = []
@@ -212,8 +131,8 @@ class Trainer:
     def interrupted(self) -> bool:
         """Training ended because :meth:`stop` was called (or Ctrl-C), not by finishing or early stopping."""
         cfg, st = self.cfg, self.state
-        finished = st.epoch >= cfg.epochs or (cfg.max_steps is not None and st.step >= cfg.max_steps)
-        return self._stop and not st.stopped_early and not finished
+        finished = st.epoch >= cfg.epoch_limit or (cfg.max_steps is not None and st.step >= cfg.max_steps)
+        return self._stop and not st.stopped_early and not finished and not self._over_budget()
 
     # ---- control -------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -246,7 +165,7 @@ class Trainer:
 
     # ---- training ------------------------------------------------------------------------------------------
     def _planned_steps(self, train: Iterable) -> int | None:
-        return planned_steps(train, self.cfg.epochs, self.cfg.tbptt, self.cfg.max_steps)
+        return planned_steps(train, self.cfg.epoch_limit, self.cfg.tbptt, self.cfg.max_steps)
 
     def _make_schedule(self, train: Iterable) -> LRSchedule:
         total = self._planned_steps(train)
@@ -316,7 +235,8 @@ class Trainer:
             self._save("best", with_trainer_state=False)
         else:
             self.state.bad_evals += 1
-            if self.cfg.early_stopping is not None and self.state.bad_evals >= self.cfg.early_stopping:
+            patience, ready = self.cfg.early_stopping, self.state.step >= self.cfg.min_steps
+            if patience is not None and self.state.bad_evals >= patience and ready:
                 self.state.stopped_early = True
                 self._stop = True
         for cb in self.callbacks:
@@ -334,6 +254,7 @@ class Trainer:
             self.schedule = self._make_schedule(train)
             self.log = MetricsLog(self._metrics_path())
         self._stop = False
+        self._session_start, self._session_base = _clock(), self.state.seconds
         previous = signal.getsignal(signal.SIGINT)
         if self.dist.is_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, lambda *_: self.stop())  # Ctrl-C: finish the batch, checkpoint, stop
@@ -351,7 +272,7 @@ class Trainer:
         progress = self._progress(train)
         self._last_save = _clock()
         try:
-            while st.epoch < cfg.epochs and not self._done():
+            while st.epoch < cfg.epoch_limit and not self._done():
                 set_epoch(train, st.epoch)
                 seed_loaders(self._train_loaders, self._data_seed, st.epoch, salt=1)
                 if rng is not None:  # first: creating the iterator may draw from the RNG, as in the original run
@@ -411,7 +332,30 @@ class Trainer:
                 progress.stop()
 
     def _done(self) -> bool:
-        return self._stop or (self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps)
+        cfg = self.cfg
+        return self._stop or (cfg.max_steps is not None and self.state.step >= cfg.max_steps) or self._over_budget()
+
+    def _over_budget(self) -> bool:
+        budget = self.cfg.time_budget
+        # every process stops at the same step, whatever its own clock says
+        return budget is not None and D.any_across_processes(self._elapsed() >= 60 * budget)
+
+    def _elapsed(self) -> float:
+        """Seconds of training so far, over every session of a resumed run."""
+        return self._session_base + (_clock() - self._session_start)
+
+    def stop_reason(self) -> str:
+        """Why training ended: early stopping, the epoch limit, max_steps, the time budget or an interruption."""
+        cfg, st = self.cfg, self.state
+        if st.stopped_early:
+            return f"early stopping: {cfg.monitor} did not improve for {cfg.early_stopping} evaluations"
+        if cfg.max_steps is not None and st.step >= cfg.max_steps:
+            return f"max_steps ({cfg.max_steps}) reached"
+        if st.epoch >= cfg.epoch_limit:
+            return f"{'epochs' if cfg.epochs is not None else 'max_epochs'} ({cfg.epoch_limit}) reached"
+        if self._over_budget():
+            return f"time budget ({cfg.time_budget:g} minutes) reached"
+        return "interrupted"
 
     def _checkpoint_due(self) -> bool:
         cfg = self.cfg
@@ -454,6 +398,7 @@ class Trainer:
         """Write ``out_dir/name`` on rank 0; every rank calls this at the same points (it ends in a barrier)."""
         if with_trainer_state:
             self._saved_step, self._last_save = self.state.step, _clock()
+            self.state.seconds = self._elapsed()
         if self.out_dir is not None and self.dist.is_main:
             trainer_state = tensors = None
             if with_trainer_state:

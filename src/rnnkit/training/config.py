@@ -1,0 +1,115 @@
+"""Training options: :class:`TrainerConfig` and the ``--checkpoint-every`` parser."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["TrainerConfig", "parse_every"]
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation and bookkeeping options.
+
+    Attributes:
+        epochs: passes over the training data; ``None`` adapts the length to the data: train until ``monitor`` has
+            not improved for ``early_stopping`` evaluations (after at least ``min_steps`` updates), at most
+            ``max_epochs`` passes and ``time_budget`` minutes.
+        max_epochs: the most passes when ``epochs`` is None.
+        min_steps: early stopping never ends training before this many optimizer steps (a small data set still
+            gets enough updates to learn; a metric that is 0 for the first epochs is not a plateau).
+        time_budget: stop (keeping the best weights) once training has run this many minutes; None: no limit.
+        max_steps: stop after this many optimizer steps (overrides ``epochs`` when reached first).
+        lr, weight_decay, betas: AdamW.
+        clip_norm: clip the global gradient norm to this (None: no clipping).
+        schedule: ``constant``, ``cosine`` (needs a known number of steps) or ``plateau``; ``warmup_steps`` of
+            linear warmup first; ``min_lr_ratio`` the cosine floor; ``plateau_factor``/``plateau_patience``.
+        early_stopping: stop after this many evaluations without improvement of ``monitor`` (None: never).
+        monitor, mode: the validation metric that decides "better" (``min`` or ``max``).
+        eval_every: evaluate every this many steps (None: at the end of every epoch).
+        checkpoint_every: also checkpoint every this many steps (checkpoints are always written at the end of an
+            epoch and when training ends or is interrupted).
+        checkpoint_minutes: also checkpoint when this many minutes passed since the last checkpoint (None: not
+            by time). ``--checkpoint-every`` sets this or ``checkpoint_every`` (see :func:`parse_every`).
+        tbptt: truncated-BPTT window in timesteps: carry the state across batches, cut gradients every window.
+        log_every: steps between rows of ``metrics.csv``.
+        seed: seeds Python, NumPy and torch at the start of a fresh run, and the order of DataLoaders without a
+            generator of their own.
+        progress: show progress: a bar on a terminal, otherwise a plain line every ``progress_seconds`` seconds
+            and one per evaluation.
+        device: where to train: ``auto`` (CUDA if present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    """
+
+    epochs: int | None = 10
+    max_epochs: int = 100
+    min_steps: int = 0
+    time_budget: float | None = None
+    max_steps: int | None = None
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    clip_norm: float | None = 1.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
+    early_stopping: int | None = None
+    monitor: str = "val_loss"
+    mode: str = "min"
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
+    checkpoint_minutes: float | None = 5.0
+    tbptt: int | None = None
+    log_every: int = 20
+    seed: int = 0
+    progress: bool = True
+    progress_seconds: float = 30.0
+    device: str = "auto"
+
+    @property
+    def epoch_limit(self) -> int:
+        """The most passes over the data: ``epochs``, or ``max_epochs`` when the length adapts."""
+        return self.epochs if self.epochs is not None else self.max_epochs
+
+    def __post_init__(self) -> None:
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"TrainerConfig: epochs must be >= 1, got {self.epochs}")
+        if self.max_epochs < 1 or self.min_steps < 0:
+            raise ValueError(
+                f"TrainerConfig: max_epochs must be >= 1 and min_steps >= 0, got {self.max_epochs}, {self.min_steps}"
+            )
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ValueError(f"TrainerConfig: time_budget must be > 0 minutes, got {self.time_budget}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainerConfig: lr must be > 0, got {self.lr}")
+        for name in ("tbptt", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"TrainerConfig: {name} must be >= 1, got {value}")
+        if self.checkpoint_minutes is not None and self.checkpoint_minutes <= 0:
+            raise ValueError(f"TrainerConfig: checkpoint_minutes must be > 0, got {self.checkpoint_minutes}")
+        if self.progress_seconds < 0:
+            raise ValueError(f"TrainerConfig: progress_seconds must be >= 0, got {self.progress_seconds}")
+
+
+_EVERY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?")
+
+
+def parse_every(text: str) -> tuple[int | None, float | None]:
+    """``--checkpoint-every``: ``"500"`` -> ``(500, None)`` (steps); ``"90s"``, ``"10m"``, ``"1.5h"`` ->
+    ``(None, minutes)``; ``"off"`` -> ``(None, None)`` (only the checkpoints at epoch ends and at the end).
+    The pair is ``(TrainerConfig.checkpoint_every, TrainerConfig.checkpoint_minutes)``."""
+    s = text.strip().lower()
+    if s in ("off", "none", "never"):
+        return None, None
+    m = _EVERY.fullmatch(s)
+    if m and float(m[1]) > 0:
+        if m[2] is None and m[1].isdigit():
+            return int(m[1]), None
+        if m[2] is not None:
+            return None, float(m[1]) * {"s": 1 / 60, "m": 1.0, "h": 60.0}[m[2][0]]
+    raise ValueError(f"--checkpoint-every: expected steps (500), a duration (90s, 10m, 1h) or 'off', got {text!r}")
+
+
