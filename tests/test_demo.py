@@ -10,16 +10,22 @@ from rnnkit.data.synthetic import ADDING_BASELINE_MSE
 from rnnkit.demo import MemoryDemoConfig, run_memory_demo
 
 
-def test_memory_demo_small_run_reports_each_cell():
-    cfg = MemoryDemoConfig(timestep=20, hidden_size=16, cells=("rnn_tanh", "gru"), steps=300, eval_every=50)
+def test_memory_demo_small_run_reports_each_cell(tmp_path):
+    cfg = MemoryDemoConfig(
+        timestep=20, hidden_size=16, cells=("rnn_tanh", "gru"), steps=300, eval_every=50, out=tmp_path
+    )
     out = io.StringIO()
     results = run_memory_demo(cfg, Console(file=out, width=120))
     assert [r.cell for r in results] == ["rnn_tanh", "gru"]
     assert results[0].steps == 300, "every cell gets the same budget; the vanilla RNN does not solve T=20 early"
-    gru = results[1]
+    rnn, gru = results
     assert gru.val_mse < 0.5 * ADDING_BASELINE_MSE, "a GRU at T=20 learns the adding problem within 300 steps"
     text = out.getvalue()
     assert "baseline 0.167" in text and "rnn_tanh" in text and "remembered?" in text
+    # then each cell's memory horizon: the GRU that learned reaches further back than the vanilla RNN
+    assert "Memory horizon" in text and (tmp_path / "memory_horizon.png").stat().st_size > 10_000
+    assert gru.horizon.horizon > rnn.horizon.horizon, (gru.horizon.horizon, rnn.horizon.horizon)
+    assert f"{rnn.horizon.horizon}" in text.split("Memory horizon")[1]
 
 
 def test_forecast_demo_beats_seasonal_naive_and_reloads(tmp_path):

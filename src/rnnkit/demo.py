@@ -7,13 +7,15 @@ is reloaded and forecasts the year after the data ends.
 Memory: each cell reads sequences of T (value, marker) pairs and must output the sum of the two marked values.
 Predicting the mean scores MSE 1/6 ≈ 0.167, so a model near 0.167 has learned nothing; one near 0 remembered both
 values across the gap. With the same budget of training steps, at T = 100 a vanilla tanh RNN stays at the baseline
-while LSTM, GRU and minGRU solve it.
+while LSTM, GRU and minGRU solve it. Then each trained cell's memory horizon (:func:`rnnkit.inspect.memory_horizon`:
+how far back the gradient of its answer reaches before falling below 1% of its peak) is printed and plotted to
+``memory_horizon.png``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,6 +25,7 @@ from rich.table import Table
 from torch import nn
 
 from .data.synthetic import ADDING_BASELINE_MSE, adding_problem
+from .inspect.horizon import Horizon, memory_horizon
 from .recurrent import Recurrent
 
 
@@ -40,6 +43,8 @@ class MemoryDemoConfig:
         eval_every: steps between validation checks.
         solved_mse: a cell stops early once its validation MSE is below this.
         seed: seeds weights and data.
+        horizon_examples: validation sequences the memory horizon is averaged over (0: skip it).
+        out: directory for ``memory_horizon.png`` (None: no plot).
     """
 
     timestep: int = 100
@@ -51,6 +56,8 @@ class MemoryDemoConfig:
     eval_every: int = 100
     solved_mse: float = 0.005
     seed: int = 0
+    horizon_examples: int = 256
+    out: str | Path | None = "runs/demo"
 
 
 @dataclass
@@ -59,6 +66,8 @@ class MemoryResult:
     steps: int
     seconds: float
     val_mse: float
+    model: nn.Module | None = field(default=None, repr=False)
+    horizon: Horizon | None = field(default=None, repr=False)
 
     @property
     def solved(self) -> bool:
@@ -101,7 +110,7 @@ def _train_one(
             if val_mse < cfg.solved_mse:
                 break
     progress.update(task, total=step, completed=step)  # an early stop shows the steps it took
-    return MemoryResult(cell, step, time.perf_counter() - start, val_mse)
+    return MemoryResult(cell, step, time.perf_counter() - start, val_mse, model.eval())
 
 
 def run_memory_demo(cfg: MemoryDemoConfig | None = None, console: Console | None = None) -> list[MemoryResult]:
@@ -142,7 +151,36 @@ def run_memory_demo(cfg: MemoryDemoConfig | None = None, console: Console | None
             "yes" if r.solved else "no",
         )
     console.print(table)
+    if cfg.horizon_examples:
+        show_horizons(results, val[0][: cfg.horizon_examples], cfg, console)
     return results
+
+
+def show_horizons(results: list[MemoryResult], x: torch.Tensor, cfg: MemoryDemoConfig, console: Console) -> None:
+    """Each trained cell's memory horizon on the sequences ``x``: a table, and the curves in one plot."""
+    for r in results:
+        r.horizon = memory_horizon(r.model, x)
+    T = x.shape[1]
+    table = Table(title=f"Memory horizon: how far back the answer's gradient reaches (T = {T})")
+    for col in ("cell", "horizon (steps)", "gradient at lag T-1 / peak"):
+        table.add_column(col, justify="right")
+    for r in results:
+        h = r.horizon
+        tail = float(h.curve[-1] / h.curve.max()) if float(h.curve.max()) > 0 else 0.0
+        table.add_row(r.cell, f"≥ {h.horizon} (all)" if h.reached_end else str(h.horizon), f"{tail:.1e}")
+    console.print(table)
+    console.print(
+        "The horizon is the lag beyond which the gradient of the output with respect to the input stays below 1% "
+        "of its peak: past it, the input hardly changes the answer."
+    )
+    if cfg.out is not None:
+        from .inspect.figures import horizon_curves, save
+
+        path = Path(cfg.out) / "memory_horizon.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        curves = {r.cell: r.horizon for r in results}
+        save(horizon_curves(curves, f"Memory horizon after training on the adding problem (T = {T})"), path)
+        console.print(f"plot: {path}")
 
 
 DEMO_MARK = ".rnnkit-demo"

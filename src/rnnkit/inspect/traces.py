@@ -216,5 +216,6 @@ def trace(model: nn.Module, inputs: Inputs, *, layer: str | None = None) -> Trac
         A :class:`Trace` of the layer on what the model fed it, equal to the layer's own outputs.
     """
     rnn = find_layer(model, layer)
-    _, got = run_captured(model, inputs, rnn)
+    with torch.no_grad():
+        _, got = run_captured(model, inputs, rnn)
     return trace_layer(rnn, got.x.detach(), got.state, got.lengths)
