@@ -1,0 +1,234 @@
+"""Export wrappers of the topologies: the model's own submodules (embeddings, heads, attention scores, bridges),
+joined as the topology joins them, around a :class:`~rnnkit.export.recurrent.RecurrentGraph`.
+
+Why not trace ``model.forward`` itself: the topologies check their inputs with Python branches on tensor values
+(``int(lengths.min()) < 1``, "every source has a valid position"), which a graph cannot hold, and they call the
+recurrent layer's packed-sequence and C++ paths. So each wrapper repeats the few lines of glue without the checks;
+every learned part is the model's own module, and :mod:`rnnkit.export.verify` compares the graph with the model's
+real ``forward`` / ``decode_step`` / ``step`` on random and real inputs.
+
+Each wrapper's ``forward(*inputs)`` (one signature, so that the exporter's dynamic axes are declared alike) takes
+the graph's inputs in declared order and returns its outputs as a tuple.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..layers.attention import Attention
+from ..layers.pooling import Pooling
+from ..topologies.encoder_decoder import EncoderDecoder
+from ..topologies.many_to_many import ManyToMany
+from ..topologies.many_to_one import ManyToOne
+from .recurrent import RecurrentGraph
+
+
+def attend(att: Attention, query: Tensor, keys: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """:meth:`Attention.forward` for one query per row, without its data checks: ``query (N, Q)``, ``keys (N, S,
+    K)``, ``mask (N, S)`` -> ``(context (N, K), weights (N, S))``."""
+    scores = att.score(query.unsqueeze(1), keys).masked_fill(~mask[:, None, :], float("-inf"))  # (N, 1, S)
+    weights = torch.softmax(scores, dim=-1)
+    return torch.bmm(weights, keys).squeeze(1), weights.squeeze(1)
+
+
+def pool(pooling: Pooling, outputs: Tensor, mask: Tensor | None, h_final: Tensor) -> Tensor:
+    """:meth:`Pooling.forward` without its data checks: ``outputs (B, T, D*H)``, ``mask (B, T)`` or None,
+    ``h_final (L*D, B, H)`` -> ``(B, D*H)``."""
+    if pooling.kind == "last":
+        return torch.cat([h_final[i - pooling.num_directions] for i in range(pooling.num_directions)], dim=-1)
+    if mask is None:
+        mask = torch.ones(outputs.shape[:2], dtype=torch.bool, device=outputs.device)
+    if pooling.kind == "mean":
+        return (outputs * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).to(outputs.dtype)
+    if pooling.kind == "max":
+        return outputs.masked_fill(~mask[..., None], float("-inf")).amax(1)
+    scores = pooling.query(torch.tanh(pooling.proj(outputs))).squeeze(-1)  # (B, T)
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)
+    return torch.einsum("bt,btd->bd", weights, outputs)
+
+
+def valid_mask(lengths: Tensor, T: int) -> Tensor:
+    """``(B, T)`` bool, True at valid steps."""
+    return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def _embed(inp: nn.Module, x: Tensor) -> Tensor:
+    """:class:`~rnnkit.layers.inputs.SequenceInput` in eval mode: token ids through the embedding, or features."""
+    emb = inp.embedding  # type: ignore[attr-defined]
+    return emb(x) if emb is not None else x
+
+
+class LayerSequence(nn.Module):
+    """``(x (B, T, F), lengths (B,), h, [c]) -> (y (B, T, D*H), h_out, [c_out])``: ``Recurrent.forward``."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.rnn = RecurrentGraph(layer)  # type: ignore[arg-type]
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        y, new = self.rnn(inputs[0], tuple(inputs[2:]), inputs[1])
+        return (y, *new)
+
+
+class LayerStep(nn.Module):
+    """``(x (B, F), h, [c]) -> (y (B, H), h_out, [c_out])``: ``Recurrent.step``."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.rnn = RecurrentGraph(layer)  # type: ignore[arg-type]
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        y, new = self.rnn.step(inputs[0], tuple(inputs[1:]))
+        return (y, *new)
+
+
+class ManyToManySequence(nn.Module):
+    """``(x (B, T[, F]), [lengths (B,)], h, [c]) -> (outputs (B, T, K), h_out, [c_out])``: ``ManyToMany.forward``."""
+
+    def __init__(self, model: ManyToMany, lengths: bool) -> None:
+        super().__init__()
+        self.model, self.rnn, self.lengths = model, RecurrentGraph(model.rnn), lengths
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        x, rest = inputs[0], inputs[1:]
+        lengths = rest[0] if self.lengths else None
+        state = tuple(rest[1:] if self.lengths else rest)
+        out, new = self.rnn(_embed(self.model.input, x), state, lengths)
+        if self.model.proj is not None:
+            out = self.model.proj(out)
+        return (self.model.head(out), *new)
+
+
+class ManyToManyStep(nn.Module):
+    """``(x_t (B[, F]), h, [c]) -> (outputs_t (B, K), h_out, [c_out])``: ``ManyToMany.decode_step``."""
+
+    def __init__(self, model: ManyToMany) -> None:
+        super().__init__()
+        self.model, self.rnn = model, RecurrentGraph(model.rnn)
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        x = _embed(self.model.input, inputs[0].unsqueeze(1))[:, 0]
+        y, new = self.rnn.step(x, tuple(inputs[1:]))
+        if self.model.proj is not None:
+            y = self.model.proj(y)
+        return (self.model.head(y), *new)
+
+
+class ManyToOneSequence(nn.Module):
+    """``(x (B, T[, F]), [lengths], [context (B, C)]) -> output``: ``ManyToOne.forward`` from the zero state.
+
+    ``relative`` targets (the forecaster's ``relative=True``): the first ``relative`` features are taken relative
+    to their value at the last step, and that value is added back to the output.
+    """
+
+    def __init__(self, model: ManyToOne, lengths: bool, relative: int = 0) -> None:
+        super().__init__()
+        self.model, self.rnn, self.lengths, self.relative = model, RecurrentGraph(model.rnn), lengths, relative
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        x, rest = inputs[0], list(inputs[1:])
+        lengths = rest.pop(0) if self.lengths else None
+        context = rest.pop(0) if self.model.cfg.context_size else None
+        n = self.relative
+        if n:
+            base = x[:, -1, :n]  # (B, n): the last observed targets
+            x = torch.cat([x[..., :n] - base[:, None], x[..., n:]], -1)
+        h = _embed(self.model.input, x)
+        state = self.rnn.layer.initial_state(x.shape[0], like=h)
+        out, final = self.rnn(h, state, lengths)
+        mask = valid_mask(lengths, x.shape[1]) if lengths is not None else None
+        summary = pool(self.model.pool, out, mask, final[0])
+        if context is not None:
+            summary = torch.cat([summary, context.flatten(1)], -1)
+        pred = self.model.head(summary)
+        if n:
+            pred = pred + base.reshape(base.shape[0], 1, n, *([1] * (pred.dim() - 3)))
+        return (pred,)
+
+
+class ManyToOneStep(nn.Module):
+    """``(x_t (B[, F]), [base (B, n)], h, [c]) -> (y_t (B, H), h_out, [c_out])``: one step of the recurrent layer
+    over the model's input (relative targets shifted by ``base``, the last observed values of the window)."""
+
+    def __init__(self, model: ManyToOne, relative: int = 0) -> None:
+        super().__init__()
+        self.model, self.rnn, self.relative = model, RecurrentGraph(model.rnn), relative
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        x, rest = inputs[0], inputs[1:]
+        n = self.relative
+        if n:
+            x = torch.cat([x[:, :n] - rest[0], x[:, n:]], -1)
+            rest = rest[1:]
+        y, new = self.rnn.step(_embed(self.model.input, x.unsqueeze(1))[:, 0], tuple(rest))
+        return (y, *new)
+
+
+class ManyToOneHead(nn.Module):
+    """``(summary (B, D*H), [context (B, ...)], [base (B, n)]) -> output``: the head of a many-to-one model."""
+
+    def __init__(self, model: ManyToOne, relative: int = 0) -> None:
+        super().__init__()
+        self.model, self.relative = model, relative
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        summary, rest = inputs[0], list(inputs[1:])
+        if self.model.cfg.context_size:
+            summary = torch.cat([summary, rest.pop(0).flatten(1)], -1)
+        pred = self.model.head(summary)
+        if self.relative:
+            base = rest.pop(0)
+            pred = pred + base.reshape(base.shape[0], 1, self.relative, *([1] * (pred.dim() - 3)))
+        return (pred,)
+
+
+class Encoder(nn.Module):
+    """``(src (B, S), src_lengths (B,)) -> (memory (B, S, K), mask (B, S), h, [c])``: ``EncoderDecoder.encode``;
+    ``h``/``c`` are the decoder's initial state (the bridge)."""
+
+    def __init__(self, model: EncoderDecoder) -> None:
+        super().__init__()
+        self.model, self.rnn = model, RecurrentGraph(model.encoder)
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        (src, lengths), m, cfg = inputs, self.model, self.model.cfg
+        emb = m.src_embed(src)
+        memory, state = self.rnn(emb, self.rnn.layer.initial_state(src.shape[0], like=emb), lengths)
+        B, D = src.shape[0], m.encoder.num_directions
+        L, H = cfg.decoder.num_layers, cfg.decoder.hidden_size
+        summary = torch.cat([state[0][i - D] for i in range(D)], dim=-1)  # (B, K): top layer, every direction
+        if m.bridge is None:
+            rnn = m.decoder.initial_state(B, like=memory)
+        else:
+            parts = [lin(summary).reshape(B, L, H).transpose(0, 1) for lin in m.bridge]
+            rnn = (torch.tanh(parts[0]), *parts[1:])
+        return (memory, valid_mask(lengths, src.shape[1]), *rnn)
+
+
+class DecoderStep(nn.Module):
+    """``(tokens (N,), h, [c], [memory (N, S, K), mask (N, S)]) -> (logits (N, V), h_out, [c_out], [attention (N,
+    S)])``: ``EncoderDecoder.decode_step`` (memory, mask and attention only with attention)."""
+
+    def __init__(self, model: EncoderDecoder) -> None:
+        super().__init__()
+        self.model, self.rnn = model, RecurrentGraph(model.decoder)
+        self.num_states = model.decoder.num_states
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        m = self.model
+        tokens, state = inputs[0], tuple(inputs[1 : 1 + self.num_states])
+        emb = m.tgt_embed(tokens)
+        if m.attention is None:
+            y, new = self.rnn.step(emb, state)
+            return (m._logits(y), *new)
+        memory, mask = inputs[1 + self.num_states :]
+        if m.kind == "bahdanau":
+            context, weights = attend(m.attention, state[0][-1], memory, mask)  # query: h_{t-1}
+            y, new = self.rnn.step(torch.cat([emb, context], -1), state)
+            features = torch.cat([y, context], -1)
+        else:
+            y, new = self.rnn.step(emb, state)
+            context, weights = attend(m.attention, y, memory, mask)  # query: h_t
+            features = torch.tanh(m.combine(torch.cat([context, y], -1)))  # type: ignore[misc]
+        return (m._logits(features), *new, weights)

@@ -1,0 +1,380 @@
+"""The plans of the five tasks (see :mod:`rnnkit.export.plans` for what a plan is).
+
+| task      | graphs                                                     | reference                              |
+|-----------|------------------------------------------------------------|----------------------------------------|
+| forecast  | sequence (x, future -> prediction), step, head             | ``ForecastNet.forward``, ``rnn.step``  |
+| classify  | sequence (tokens, lengths -> logits), step, head           | ``ManyToOne.forward``, ``rnn.step``    |
+| tag, lm   | sequence (tokens, [lengths], state -> scores, state), step | ``ManyToMany.forward``/``decode_step`` |
+| translate | encoder, decoder_step                                      | ``encode``, ``decode_step``, forward   |
+
+Real inputs come from the run directory's held-out predictions (classify ``predictions.csv``, tag
+``predictions.conll``, translate ``predictions.jsonl``, lm ``samples.txt``) or, for a forecaster, the series given
+as ``data``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .graph import GraphSpec, IOSpec
+from .models import (
+    DecoderStep,
+    Encoder,
+    ManyToManySequence,
+    ManyToManyStep,
+    ManyToOneHead,
+    ManyToOneSequence,
+    ManyToOneStep,
+)
+from .plans import (
+    Composite,
+    Feeds,
+    Plan,
+    Run,
+    as_dict_state,
+    as_state,
+    batches,
+    drive,
+    read_run_file,
+    select_graphs,
+    state_out,
+    state_specs,
+    to64,
+    zero_state,
+)
+
+
+# ---- many-to-many: tag and lm ----------------------------------------------------------------------------------
+def many_to_many_plan(task: Any, names: tuple[str, ...] | None, lengths: bool, real: list[list[int]]) -> Plan:
+    model = task.model
+    rnn, K = model.rnn, model.cfg.head.num_classes
+    V = model.cfg.input.vocab_size
+    plan = Plan(task)
+    wanted = select_graphs(
+        names, ["sequence", "step"] if not rnn.bidirectional else ["sequence"], rnn.bidirectional, task.name
+    )
+    tokens = IOSpec("tokens", ("batch", "time"), "tokens", "token ids (right-padded)", high=V)
+    lens = [IOSpec("lengths", ("batch",), "lengths", "valid tokens per sequence, 1..time")] if lengths else []
+    what = "tag scores (emissions)" if task.name == "tag" else "next-token logits"
+    if "sequence" in wanted:
+        plan.graphs.append(
+            GraphSpec(
+                "sequence",
+                ManyToManySequence(model, lengths),
+                [tokens, *lens, *state_specs(rnn)],
+                [IOSpec("scores", ("batch", "time", K), doc=what + " per step"), *state_specs(rnn, "_out")],
+                "The whole sequence: ManyToMany.forward(tokens, state, lengths).",
+            )
+        )
+
+        def ref_sequence(m: nn.Module, f: Feeds) -> Feeds:
+            out, state = m(f["tokens"], as_state(f, rnn.num_states), f.get("lengths"))
+            return {"scores": out} | state_out(state)
+
+        plan.references["sequence"] = ref_sequence
+        plan.real["sequence"] = [
+            {"tokens": x, **({"lengths": n} if lengths else {}), **zero_state(rnn, len(x))} for x, n in batches(real, 0)
+        ]
+    if "step" in wanted:
+        plan.graphs.append(
+            GraphSpec(
+                "step",
+                ManyToManyStep(model),
+                [IOSpec("token", ("batch",), "tokens", "the current token id", high=V), *state_specs(rnn)],
+                [IOSpec("scores", ("batch", K), doc=what), *state_specs(rnn, "_out")],
+                "One timestep: ManyToMany.decode_step(token, state).",
+            )
+        )
+
+        def ref_step(m: nn.Module, f: Feeds) -> Feeds:
+            out, state, _ = m.decode_step(f["token"], as_state(f, rnn.num_states))
+            return {"scores": out} | state_out(state)
+
+        plan.references["step"] = ref_step
+    if getattr(model, "crf", None) is not None:
+        crf = model.crf
+        plan.files["crf.json"] = {
+            "transitions": crf.transitions.detach().cpu().tolist(),
+            "start": crf.start.detach().cpu().tolist(),
+            "end": crf.end.detach().cpu().tolist(),
+        }
+        plan.notes.append("crf.json: transitions[from][to], start, end of the CRF; decode the scores with Viterbi.")
+
+    def compose(run: Run, feeds: Feeds) -> list[Composite]:
+        if not (plan.has("step") and plan.has("sequence")):
+            return []
+        seq = {"tokens": feeds["tokens"], **as_dict_state(feeds, rnn.num_states)}
+        if lengths:
+            seq["lengths"] = torch.full((len(feeds["tokens"]),), feeds["tokens"].shape[1], dtype=torch.long)
+        stepped = drive(lambda f: run("step", f), plan.spec("step"), {"token": seq["tokens"], **as_dict_state(seq, 2)})
+        ref = plan.references["sequence"]
+        return [
+            Composite(
+                "step graph driven T steps == sequence graph",
+                stepped,
+                run("sequence", seq),
+                lambda m, wide: ref(m, to64(seq, wide)),
+            )
+        ]
+
+    plan.compose = compose  # type: ignore[method-assign]
+    return plan
+
+
+def tag_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) -> Plan:
+    text = read_run_file(run, "predictions.conll")
+    sentences = [[line.split("\t")[0] for line in block.splitlines()] for block in (text or "").split("\n\n")]
+    real = [task.vocab.encode(task._norm(s)) for s in sentences if s and s[0]]
+    plan = many_to_many_plan(task, names, True, real)
+    plan.train_length = None
+    return plan
+
+
+def lm_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) -> Plan:
+    text = read_run_file(run, "samples.txt") or ""
+    ids = task.ids(text.split("\n", 1)[-1]) if text else []
+    chunk = max(1, min(len(ids) // 8, 64))
+    real = [ids] + [ids[i * chunk : (i + 1) * chunk] for i in range(7)] if ids else []
+    plan = many_to_many_plan(task, names, False, real)
+    plan.train_length = task.cfg.timestep
+    return plan
+
+
+# ---- many-to-one: classify and forecast ----------------------------------------------------------------------
+def many_to_one_plan(
+    task: Any,
+    net: nn.Module,
+    names: tuple[str, ...] | None,
+    x_spec: IOSpec,
+    lengths: bool,
+    context: IOSpec | None,
+    relative: int,
+    out_spec: IOSpec,
+) -> Plan:
+    """A many-to-one model ``net`` (``ManyToOne``) inside ``task.model``; ``relative`` targets as the forecaster."""
+    rnn = net.rnn
+    plan = Plan(task)
+    bi = rnn.bidirectional
+    wanted = select_graphs(names, ["sequence"] if bi else ["sequence", "step", "head"], bi, task.name)
+    lens = [IOSpec("lengths", ("batch",), "lengths", "valid steps per sequence, 1..time")] if lengths else []
+    ctx = [context] if context is not None else []
+    base = [IOSpec("base", ("batch", relative), doc="last observed targets of the window (scaled)")] if relative else []
+    if "sequence" in wanted:
+        plan.graphs.append(
+            GraphSpec(
+                "sequence",
+                ManyToOneSequence(net, lengths, relative),
+                [x_spec, *lens, *ctx],
+                [out_spec],
+                "The whole sequence from the zero state to the task's output.",
+            )
+        )
+    if "step" in wanted:
+        step_x = IOSpec(x_spec.name.rstrip("s") if x_spec.kind == "tokens" else "x", ("batch", *x_spec.shape[2:]))
+        step_x.kind, step_x.high, step_x.doc = (
+            x_spec.kind,
+            x_spec.high,
+            "the current " + ("token id" if x_spec.kind == "tokens" else "step's features"),
+        )
+        plan.graphs.append(
+            GraphSpec(
+                "step",
+                ManyToOneStep(net, relative),
+                [step_x, *base, *state_specs(rnn)],
+                [IOSpec("y", ("batch", rnn.hidden_size), doc="top layer's output"), *state_specs(rnn, "_out")],
+                "One timestep of the recurrent layer (pool the outputs, then run head.onnx).",
+            )
+        )
+
+        def ref_step(m: nn.Module, f: Feeds) -> Feeds:
+            inner = m.net if hasattr(m, "net") else m
+            x = f[step_x.name]
+            if relative:
+                x = torch.cat([x[:, :relative] - f["base"], x[:, relative:]], -1)
+            y, state = inner.rnn.step(inner.input(x.unsqueeze(1))[:, 0], as_state(f, rnn.num_states))
+            return {"y": y} | state_out(state)
+
+        plan.references["step"] = ref_step
+    if "head" in wanted:
+        plan.graphs.append(
+            GraphSpec(
+                "head",
+                ManyToOneHead(net, relative),
+                [IOSpec("summary", ("batch", rnn.output_size), doc=f"pooled outputs ({net.pool.kind})"), *ctx, *base],
+                [out_spec],
+                "The head: the pooled summary (with pooling 'last': h_out of the top layer) to the output.",
+            )
+        )
+
+        def ref_head(m: nn.Module, f: Feeds) -> Feeds:
+            inner = m.net if hasattr(m, "net") else m
+            summary = f["summary"]
+            if context is not None:
+                summary = torch.cat([summary, f[context.name].flatten(1)], -1)
+            pred = inner.head(summary)
+            if relative:
+                pred = pred + f["base"].reshape(len(pred), 1, relative, *([1] * (pred.dim() - 3)))
+            return {out_spec.name: pred}
+
+        plan.references["head"] = ref_head
+
+    def compose(run: Run, feeds: Feeds) -> list[Composite]:
+        if not (plan.has("step") and plan.has("head") and plan.has("sequence")) or net.pool.kind == "attention":
+            return []
+        x = feeds[x_spec.name]
+        seq = {x_spec.name: x, **({context.name: feeds[context.name]} if context is not None else {})}
+        fixed = {"base": x[:, -1, :relative]} if relative else {}
+        if lengths:
+            seq["lengths"] = torch.full((len(x),), x.shape[1], dtype=torch.long)
+        stepped = drive(
+            lambda f: run("step", f),
+            plan.spec("step"),
+            {plan.spec("step").inputs[0].name: x, **fixed, **zero_state(rnn, len(x))},
+        )
+        summary = {"last": stepped["h_out"][-1], "mean": stepped["y"].mean(1), "max": stepped["y"].amax(1)}
+        head = {
+            "summary": summary[net.pool.kind],
+            **{k: v for k, v in seq.items() if k == getattr(context, "name", "")},
+        }
+        got = run("head", head | fixed)
+        ref = plan.references["sequence"]
+        return [
+            Composite(
+                "step graph driven T steps, pooled, then head == sequence graph",
+                got,
+                run("sequence", seq),
+                lambda m, wide: ref(m, to64(seq, wide)),
+            )
+        ]
+
+    plan.compose = compose  # type: ignore[method-assign]
+    return plan
+
+
+def classify_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) -> Plan:
+    model = task.model
+    tokens = IOSpec("tokens", ("batch", "time"), "tokens", "token ids (right-padded)", high=len(task.vocab))
+    logits = IOSpec("logits", ("batch", len(task.labels)), doc="class logits, in the order of labels in config.json")
+    plan = many_to_one_plan(task, model, names, tokens, True, None, 0, logits)
+    plan.references["sequence"] = lambda m, f: {"logits": m(f["tokens"], f["lengths"])}
+    text = read_run_file(run, "predictions.csv")
+    if text is not None:
+        import pandas as pd
+
+        texts = pd.read_csv(io.StringIO(text))["text"].astype(str).tolist()
+        plan.real["sequence"] = [{"tokens": x, "lengths": n} for x, n in batches(task.encode(texts), task.vocab.pad)]
+    plan.train_length = task.cfg.max_length
+    return plan
+
+
+def forecast_plan(task: Any, names: tuple[str, ...] | None, data: Any) -> Plan:
+    cfg, model = task.cfg, task.model
+    n, horizon = len(cfg.series.target), cfg.series.horizon
+    F, Ff = len(task.columns["input"]), len(task.columns["future"])
+    x = IOSpec("x", ("batch", "time", F), doc="scaled inputs per step, columns as 'input' in config.json")
+    future = IOSpec("future", ("batch", horizon, Ff), doc="scaled known-future covariates") if Ff else None
+    q = (len(cfg.quantiles),) if cfg.quantiles else ()
+    pred = IOSpec("prediction", ("batch", horizon, n, *q), doc="scaled forecast" + (" per quantile" if q else ""))
+    plan = many_to_one_plan(task, model.net, names, x, False, future, n if cfg.relative else 0, pred)
+
+    def ref_sequence(m: nn.Module, f: Feeds) -> Feeds:
+        fut = f["future"] if Ff else f["x"].new_zeros(len(f["x"]), horizon, 0)
+        return {"prediction": m(f["x"], fut)}
+
+    plan.references["sequence"] = ref_sequence
+    if data is not None:
+        from ..data.timeseries import prepare_series
+
+        prepared = prepare_series(data, cfg.series, scaler=task.scaler, encoding=cfg.encoding)
+        xs, fs, _ = prepared.windows("all").tensors()
+        plan.real["sequence"] = [
+            {"x": xs[idx], **({"future": fs[idx]} if Ff else {})} for idx in (slice(-1, None), slice(0, 8))
+        ]
+    plan.train_length = cfg.series.timestep
+    return plan
+
+
+# ---- encoder-decoder: translate ----------------------------------------------------------------------------------
+def translate_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) -> Plan:
+    from ..topologies.encoder_decoder import DecoderState
+
+    model, cfg = task.model, task.model.cfg
+    select_graphs(names, ["encoder", "decoder_step"], False, task.name)
+    plan = Plan(task)
+    dec, K, V = model.decoder, model.encoder.output_size, cfg.tgt_vocab
+    attn = model.attention is not None
+    memory = [
+        IOSpec("memory", ("batch", "source", K), doc="encoder outputs (from encoder.onnx)"),
+        IOSpec("mask", ("batch", "source"), "mask", "valid source positions (from encoder.onnx)", length_of="source"),
+    ]
+    plan.graphs.append(
+        GraphSpec(
+            "encoder",
+            Encoder(model),
+            [
+                IOSpec("src", ("batch", "source"), "tokens", "source token ids (right-padded)", high=cfg.src_vocab),
+                IOSpec("src_lengths", ("batch",), "lengths", "valid source tokens, 1..source", length_of="source"),
+            ],
+            [
+                IOSpec("memory", ("batch", "source", K), doc="encoder outputs, the attention memory"),
+                IOSpec("mask", ("batch", "source"), "mask", "valid source positions", length_of="source"),
+                *state_specs(dec, when="to start the decoder from (the bridge)"),
+            ],
+            "EncoderDecoder.encode: the attention memory and the decoder's initial state (the bridge).",
+        )
+    )
+    plan.graphs.append(
+        GraphSpec(
+            "decoder_step",
+            DecoderStep(model),
+            [IOSpec("token", ("batch",), "tokens", "previous target token (bos first)", high=V), *state_specs(dec)]
+            + (memory if attn else []),
+            [IOSpec("logits", ("batch", V), doc="next-token logits"), *state_specs(dec, "_out")]
+            + ([IOSpec("attention", ("batch", "source"), doc="attention weights of this step")] if attn else []),
+            "EncoderDecoder.decode_step: one target token; beam search runs around it.",
+        )
+    )
+
+    def ref_encoder(m: nn.Module, f: Feeds) -> Feeds:
+        st = m.encode(f["src"], f["src_lengths"])
+        return {"memory": st.memory, "mask": st.mask} | dict(zip(("h", "c"), st.rnn))
+
+    def ref_step(m: nn.Module, f: Feeds) -> Feeds:
+        st = DecoderState(as_state(f, dec.num_states), f.get("memory"), f.get("mask"))  # type: ignore[arg-type]
+        logits, new, weights = m.decode_step(f["token"], st)
+        return {"logits": logits} | state_out(new.rnn) | ({"attention": weights} if attn else {})
+
+    plan.references |= {"encoder": ref_encoder, "decoder_step": ref_step}
+    text = read_run_file(run, "predictions.jsonl")
+    if text:
+        sources = [json.loads(line)["source"] for line in text.splitlines() if line.strip()]
+        ids = [task.src_vocab.encode(task.src_tok.tokenize(task._prep(s))) for s in sources]
+        plan.real["encoder"] = [{"src": x, "src_lengths": n} for x, n in batches(ids, 0)]
+    plan.train_length = task.cfg.max_length + 2
+
+    def compose(run_graph: Run, feeds: Feeds) -> list[Composite]:
+        enc = run_graph("encoder", feeds)
+        gen = torch.Generator().manual_seed(1)
+        tgt_in = torch.randint(0, V, (len(feeds["src"]), 7), generator=gen)
+        tgt_in[:, 0] = cfg.bos
+        steps = {"token": tgt_in, **as_dict_state(enc, dec.num_states)} | (
+            {"memory": enc["memory"], "mask": enc["mask"]} if attn else {}
+        )
+        got = drive(lambda f: run_graph("decoder_step", f), plan.spec("decoder_step"), steps)
+
+        def ref(m: nn.Module, wide: bool) -> Feeds:
+            return {"logits": m(feeds["src"], feeds["src_lengths"], tgt_in)}
+
+        with torch.no_grad():
+            want = ref(model, False)
+        label = "encoder + decoder_step driven 7 target steps == model(src, lengths, tgt_in)"
+        return [Composite(label, {"logits": got["logits"]}, want, ref)]
+
+    plan.compose = compose  # type: ignore[method-assign]
+    return plan

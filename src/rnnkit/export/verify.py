@@ -1,0 +1,261 @@
+"""Verification, part of every export: run the written graphs in onnxruntime and compare them with PyTorch.
+
+Each graph runs on random inputs at batch sizes 1 and 4 and lengths 1, 7, 200 and one longer than any length the
+model saw in training (a step graph is driven that many steps; a decoder step reads a source that long), on real
+inputs where the run has them, and in composition (a step graph driven over a sequence == the sequence graph). The
+maximum absolute error of every output goes into ``verify.json``.
+
+The criterion. An output passes when ``max |onnxruntime - PyTorch| <= 1e-5`` (float32). Some models cannot meet
+that on long sequences for a reason that is not the export: a layer-norm LSTM amplifies rounding so much that
+PyTorch's own two float32 paths (its C++ kernel and the Python unroll of the same equations) disagree with each
+other by up to 1.2e-4 after 200-1000 steps, and each differs from the same model in float64 by 3e-6 to 1.2e-4
+(random H=8 layers, random initial state; seeds 0-3). Over those runs onnxruntime's distance to float64 was 0.4x to
+6x PyTorch's. So where PyTorch's own float32 result is more than 1e-5 from float64 (and only there) the check uses
+a relative criterion: the error may be up to ``FLOOR_FACTOR`` (10) times PyTorch's own float32 error ``|PyTorch
+float32 - PyTorch float64|`` on the same input: onnxruntime must be about as exact as PyTorch itself. An export bug
+(a gate order, an epsilon, a missing ``linear_before_reset``) shows at length 1 and 7, where the floor is ~1e-7 and
+the absolute 1e-5 applies. Both numbers and the criterion used are written beside each check; an export that fails
+either way raises :class:`VerificationError` with the number.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .graph import GraphSpec, IOSpec, sample_inputs
+from .plans import Composite, Feeds, Plan, drive
+
+TOLERANCE = 1e-5
+FLOOR_FACTOR = 10.0
+BATCH_SIZES = (1, 4)
+CRITERION = (
+    f"max |onnxruntime - PyTorch| <= {TOLERANCE:g} (float32); where PyTorch's own float32 result differs from the "
+    f"same model in float64 by more than that on the same input, <= {FLOOR_FACTOR:g} x that difference"
+)
+
+
+class VerificationError(ValueError):
+    """An exported graph disagrees with PyTorch beyond the tolerance."""
+
+
+@dataclass
+class Check:
+    """One compared output."""
+
+    graph: str
+    inputs: str
+    batch: int
+    length: int | None
+    output: str
+    max_abs_error: float
+    tolerance: float
+    criterion: str
+    pytorch_fp32_error: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs_error <= self.tolerance
+
+    def where(self) -> str:
+        at = f"batch {self.batch}" + (f", length {self.length}" if self.length is not None else "")
+        return f"{self.graph} output {self.output!r} at {at} ({self.inputs} input)"
+
+
+def lengths_for(train_length: int | None) -> tuple[int, ...]:
+    """1, 7, 200 and one longer than any length seen in training (twice it; 400 when unknown)."""
+    long = 2 * train_length if train_length else 400
+    return tuple(sorted({1, 7, 200, max(long, 2)}))
+
+
+def max_error(a: Tensor, b: Tensor) -> float:
+    if a.shape != b.shape:
+        return float("inf")
+    if a.dtype == torch.bool or b.dtype == torch.bool:
+        return float((a != b).any())
+    return float((a.double() - b.double()).abs().max()) if a.numel() else 0.0
+
+
+def _to64(feeds: Feeds) -> Feeds:
+    return {k: v.double() if v.is_floating_point() else v for k, v in feeds.items()}
+
+
+def sequence_spec(spec: GraphSpec) -> GraphSpec:
+    """The inputs of a step graph driven over time: its first input gains a ``time`` axis."""
+    first = spec.inputs[0]
+    timed = dataclasses.replace(first, shape=(first.shape[0], "time", *first.shape[1:]))
+    return dataclasses.replace(spec, inputs=[timed, *spec.inputs[1:]])
+
+
+class Verifier:
+    """Runs the graphs of ``plan`` written in ``directory`` and compares them with the task's model."""
+
+    def __init__(self, plan: Plan, directory: Path, batch_sizes: tuple[int, ...] = BATCH_SIZES) -> None:
+        import onnxruntime as ort
+
+        self.plan, self.directory, self.batch_sizes = plan, directory, batch_sizes
+        self.model: nn.Module = plan.task.model.eval()
+        self._model64: nn.Module | None = None
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = 1
+        self.sessions = {
+            g.name: ort.InferenceSession(str(directory / g.file), options, providers=["CPUExecutionProvider"])
+            for g in plan.graphs
+        }
+        self.checks: list[Check] = []
+
+    @property
+    def model64(self) -> nn.Module:
+        if self._model64 is None:
+            self._model64 = copy.deepcopy(self.model).double().eval()
+        return self._model64
+
+    # ---- running ---------------------------------------------------------------------------------------------
+    def run(self, name: str, feeds: Feeds) -> Feeds:
+        """The graph ``name`` in onnxruntime on torch tensors (only the inputs it declares are passed)."""
+        spec = self.plan.spec(name)
+        inputs = {io.name: _numpy(feeds[io.name], io) for io in spec.inputs}
+        outs = self.sessions[name].run([io.name for io in spec.outputs], inputs)
+        return {io.name: torch.from_numpy(np.asarray(o)) for io, o in zip(spec.outputs, outs)}
+
+    def reference(self, name: str, feeds: Feeds, model: nn.Module, stepped: bool) -> Feeds:
+        fn = self.plan.references[name]
+        if model is self._model64:
+            feeds = _to64(feeds)
+        with torch.no_grad():
+            if stepped:
+                return drive(lambda f: fn(model, f), self.plan.spec(name), feeds)
+            return fn(model, feeds)
+
+    # ---- comparing -------------------------------------------------------------------------------------------
+    def compare(
+        self,
+        graph: str,
+        label: str,
+        got: Feeds,
+        want: Feeds,
+        floor: Callable[[], Feeds] | None,
+        batch: int,
+        length: int | None,
+    ) -> None:
+        """Record one check per output of ``want``; ``floor`` computes the float64 outputs when needed."""
+        exact: Feeds | None = None
+        for name, value in want.items():
+            err = max_error(got[name], value)
+            tol, criterion, fp32 = TOLERANCE, "absolute", None
+            if err > TOLERANCE and floor is not None and value.is_floating_point():
+                if exact is None:
+                    exact = floor()
+                fp32 = max_error(value, exact[name])
+                tol, criterion = max(TOLERANCE, FLOOR_FACTOR * fp32), "relative to PyTorch's float32 error"
+            self.checks.append(Check(graph, label, batch, length, name, err, tol, criterion, fp32))
+
+    def check_graph(self, spec: GraphSpec, feeds: Feeds, label: str, batch: int, length: int | None) -> None:
+        stepped = spec.name in ("step", "decoder_step")
+        got = drive(lambda f: self.run(spec.name, f), spec, feeds) if stepped else self.run(spec.name, feeds)
+        want = self.reference(spec.name, feeds, self.model, stepped)
+
+        def floor() -> Feeds:
+            return self.reference(spec.name, feeds, self.model64, stepped)
+
+        self.compare(spec.name, label, got, want, floor, batch, length)
+
+    def check_composites(self, feeds: Feeds, label: str, batch: int, length: int | None) -> None:
+        for comp in self.plan.compose(self.run, feeds):
+            self.compare(f"composite: {comp.label}", label, comp.got, comp.want, _floor_of(comp, self), batch, length)
+
+    def verify(self, lengths: tuple[int, ...]) -> None:
+        """Random inputs at every batch size and length, the real inputs, and the composite checks."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # thousands of tiny steps: threads only add waiting (100x under a busy CPU)
+        try:
+            self._verify(lengths)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _verify(self, lengths: tuple[int, ...]) -> None:
+        gen = torch.Generator().manual_seed(0)
+        first = self.plan.graphs[0]
+        for spec in self.plan.graphs:
+            stepped = spec.name in ("step", "decoder_step")
+            for B in self.batch_sizes:
+                for L in lengths if any(_dynamic(io) for io in spec.inputs) or stepped else (None,):
+                    sizes = {"batch": B, "time": L or 1, "source": L or 1}
+                    if spec.name == "decoder_step":
+                        sizes["time"] = 7  # target steps driven; the length is the source's
+                    feeds = sample_inputs(sequence_spec(spec) if stepped else spec, sizes, gen)
+                    self.check_graph(spec, feeds, "random", B, L)
+                    if spec is first:
+                        self.check_composites(feeds, "random", B, L)
+            for feeds in self.plan.real.get(spec.name, []):
+                B = len(next(iter(feeds.values())))
+                L = int(feeds[spec.inputs[0].name].shape[1]) if feeds[spec.inputs[0].name].dim() > 1 else None
+                self.check_graph(spec, feeds, "real", B, L)
+                if spec is first:
+                    self.check_composites(feeds, "real", B, L)
+
+    # ---- the report ------------------------------------------------------------------------------------------
+    def report(self, lengths: tuple[int, ...], extra: dict[str, Any]) -> dict[str, Any]:
+        worst: dict[str, dict[str, float]] = {}
+        for c in self.checks:
+            per = worst.setdefault(c.graph, {})
+            per[c.output] = max(per.get(c.output, 0.0), c.max_abs_error)
+        return {
+            **extra,
+            "criterion": CRITERION,
+            "batch_sizes": list(self.batch_sizes),
+            "lengths": list(lengths),
+            "train_length": self.plan.train_length,
+            "real_inputs": sorted(self.plan.real) or "none (random inputs only)",
+            "passed": all(c.passed for c in self.checks),
+            "max_abs_error": worst,
+            "checks": [dataclasses.asdict(c) | {"passed": c.passed} for c in self.checks],
+        }
+
+    def write(self, path: Path, lengths: tuple[int, ...], extra: dict[str, Any]) -> dict[str, Any]:
+        """Write ``verify.json``; raise :class:`VerificationError` naming the worst failing check."""
+        report = self.report(lengths, extra)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        failed = [c for c in self.checks if not c.passed]
+        if failed:
+            bad = max(failed, key=lambda c: c.max_abs_error / c.tolerance)
+            raise VerificationError(
+                f"verification failed: {bad.where()} differs from PyTorch by {bad.max_abs_error:.3g} "
+                f"(tolerance {bad.tolerance:.3g}); all numbers in {path}"
+            )
+        return report
+
+
+def _floor_of(comp: Composite, verifier: Verifier) -> Callable[[], Feeds] | None:
+    """The composite's wanted outputs computed by PyTorch in float32 and float64 on the same input: when the
+    composition needs the relative criterion, its floor is PyTorch's own float32 error there."""
+    if comp.reference is None:
+        return None
+    ref = comp.reference
+
+    def floor() -> Feeds:
+        with torch.no_grad():
+            want32, want64 = ref(verifier.model, False), ref(verifier.model64, True)
+        # shift the float64 result by PyTorch's float32 error relative to what the check compares against
+        return {k: comp.want[k].double() + (want64[k] - want32[k].double()) for k in want32}
+
+    return floor
+
+
+def _dynamic(io: IOSpec) -> bool:
+    return any(d in ("time", "source") for d in io.shape)
+
+
+def _numpy(t: Tensor, io: IOSpec) -> np.ndarray:
+    dtype = {"int64": np.int64, "bool": np.bool_}.get(io.dtype, np.float32)
+    return t.detach().cpu().numpy().astype(dtype, copy=False)
