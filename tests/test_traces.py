@@ -8,7 +8,7 @@ from torch.testing import assert_close
 
 from rnnkit import EncoderDecoder, EncoderDecoderConfig, ManyToOne, ManyToOneConfig, Recurrent, RNNConfig
 from rnnkit.cells import LSTMCell
-from rnnkit.inspect import trace
+from rnnkit.inspect import memory_horizon, trace
 from rnnkit.layers.inputs import InputConfig
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru", "layernorm_lstm", "mingru", "minlstm")
@@ -101,3 +101,18 @@ def test_a_cell_that_redefines_recur_is_traced_without_stale_gates():
         tr = trace(layer, x)
     assert_close(tr.output, layer(x)[0])
     assert tr.gates[0] == {}
+
+
+def test_trace_of_a_decoder_that_is_stepped_one_token_at_a_time():
+    cfg = EncoderDecoderConfig(src_vocab=15, tgt_vocab=12, embedding_dim=8, attention="bahdanau")
+    model = EncoderDecoder(cfg).eval()
+    src, tgt_in = torch.randint(4, 15, (2, 5)), torch.randint(4, 12, (2, 4))
+    tr = trace(model, (src, None, tgt_in), layer="decoder")
+    assert tr.inputs.shape == (2, 4, 8 + model.encoder.output_size)
+    # the decoder's outputs and the contexts it read rebuild the model's logits: the steps were captured in order
+    context = tr.inputs[..., 8:]
+    with torch.no_grad():
+        assert_close(model.out(torch.cat([tr.output, context], -1)), model(src, None, tgt_in))
+    assert "step" not in vars(model.decoder), "the layer's own step() is back"
+    with pytest.raises(ValueError, match="stepped one timestep at a time"):
+        memory_horizon(model, (src, None, tgt_in), layer="decoder")

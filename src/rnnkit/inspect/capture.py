@@ -28,6 +28,7 @@ class LayerCall:
     x: Tensor
     state: tuple[Tensor, ...] | None
     lengths: Tensor | None
+    stepped: bool = False  # gathered from step() calls
 
 
 def find_layer(model: nn.Module, name: str | None = None) -> Recurrent:
@@ -66,7 +67,8 @@ def _bind(args: tuple, kwargs: dict) -> tuple[Tensor, Any, Any]:
 
 @contextlib.contextmanager
 def capturing(layer: Recurrent, *, leaf: bool = False) -> Iterator[list[LayerCall]]:
-    """Record every ``forward`` call of ``layer`` while the block runs.
+    """Record every ``forward`` call of ``layer`` while the block runs (or, if it is only stepped, its ``step``
+    calls as one call over their inputs, from the first step's state).
 
     With ``leaf`` the layer's input is swapped for a detached copy that requires grad (the recorded ``x``), so a
     gradient with respect to what the layer read at each step can be taken after the call; the values, and so
@@ -88,11 +90,26 @@ def capturing(layer: Recurrent, *, leaf: bool = False) -> Iterator[list[LayerCal
         calls.append(LayerCall(x, None if state is None else tuple(state), lengths))
         return args, kwargs
 
+    steps: list[tuple[Tensor, Any]] = []
+    own_step = layer.step
+
+    def step(x: Tensor, state: Any = None) -> Any:
+        # decoders that attend step by step (Bahdanau) call step(), not forward(): keep its inputs too
+        steps.append((x, state))
+        return own_step(x, state)
+
     handle = layer.register_forward_pre_hook(pre, with_kwargs=True)
+    layer.step = step  # type: ignore[method-assign]
     try:
         yield calls
     finally:
         handle.remove()
+        del layer.step  # the class's method again
+    if not calls and steps:
+        first = steps[0][1]
+        state = (first,) if isinstance(first, Tensor) else first
+        x = torch.stack([x for x, _ in steps], 1)
+        calls.append(LayerCall(x, None if state is None else tuple(state), None, stepped=True))
 
 
 @contextlib.contextmanager
@@ -112,7 +129,11 @@ def run_captured(model: nn.Module, inputs: Inputs, layer: Recurrent, *, leaf: bo
         out = call(model, inputs)
     if not calls:
         raise ValueError(
-            "the model never called its recurrent layer's forward() on these inputs (it may step it one timestep "
-            "at a time); inspect another layer or call the layer directly"
+            "the model never ran its recurrent layer on these inputs; inspect another layer or call it directly"
+        )
+    if leaf and calls[0].stepped:
+        raise ValueError(
+            "this layer is stepped one timestep at a time (a decoder attending step by step): its inputs are not "
+            "one tensor to take gradients for; inspect the encoder (the default layer)"
         )
     return out, calls[0]
