@@ -192,6 +192,8 @@ def info(run: Path = typer.Argument(..., help="run directory")) -> None:
 
 
 # commands defined in their own modules (each has ``register(app)``): one import and one call per module below
+from .cli_export import register as _register_export  # noqa: E402, I001
+_register_export(app)
 from .cli_inspect import register as _register_inspect  # noqa: E402, I001
 _register_inspect(app)
 from .cli_serve import register as _register_serve  # noqa: E402, I001

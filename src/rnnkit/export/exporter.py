@@ -85,6 +85,7 @@ def export_onnx(source: Any, out: str | Path | None = None, cfg: ExportConfig | 
 
     cfg = cfg or ExportConfig()
     cfg.check()
+    _require_extra()
     run = None
     if isinstance(source, Recurrent):
         task: Any = LayerTask(source)
@@ -125,6 +126,14 @@ def export_onnx(source: Any, out: str | Path | None = None, cfg: ExportConfig | 
     write_readme(out / "README.txt", plan, report, skipped)
     verifier.write(out / "verify.json", lengths, extra)  # raises after everything is on disk for inspection
     return ExportResult(out, sorted(p.name for p in out.iterdir()), report)
+
+
+def _require_extra() -> None:
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxruntime", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ValueError(f"ONNX export needs {', '.join(missing)}: pip install 'rnnkit[export]'")
 
 
 def _skipped(task: Any, plan: Any) -> list[str]:
