@@ -69,4 +69,7 @@ def test_store_urls(tmp_path):
         open_store("redis://x")
     with pytest.raises(ValueError, match="not a directory"):
         open_store(f"sqlite:///{tmp_path}/missing/s.db")
+    assert open_store(f"sqlite:///{tmp_path}/n.db?synchronous=normal").synchronous == "normal"
+    with pytest.raises(ValueError, match="synchronous"):
+        open_store(f"sqlite:///{tmp_path}/n.db?sync=off")
     assert redact("postgresql://me:pw@host/db") == "postgresql://me:***@host/db"

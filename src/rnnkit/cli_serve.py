@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
         ),
         workers: int = typer.Option(1, help="server processes on this port (they share the store)"),
         device: str = typer.Option("cpu", help="where the model runs: cpu, cuda, mps or auto"),
+        threads: int = typer.Option(1, help="torch threads per server process (the HTTP loop needs a core too)"),
     ) -> None:
         """Serve a trained model over HTTP: stateless predictions and streams whose state the server keeps
         (durably, in SQLite or PostgreSQL), with micro-batching across streams. OpenAPI docs at /docs.
@@ -62,7 +63,7 @@ def register(app: typer.Typer) -> None:
                 raise ValueError(f"--api-key-env {api_key_env}: the environment variable {api_key_env} is not set")
         if workers < 1:
             raise ValueError(f"--workers must be >= 1, got {workers}")
-        cfg = ServeConfig(run, store, key, max_batch, max_wait_ms, idle_ttl, device)
+        cfg = ServeConfig(run, store, key, max_batch, max_wait_ms, idle_ttl, device, threads)
         shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in ("api_key", "limits")}
         os.environ[CONFIG_ENV] = json.dumps({**shared, "run": str(cfg.run), "api_key_env": api_key_env})
         console.print(f"serving {run} on http://{host}:{port} (docs: /docs; streams: {_shown(cfg.store)})")

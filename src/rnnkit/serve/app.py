@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import torch
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -208,4 +209,7 @@ def from_env() -> Guard:
     """``asgi`` of the options in ``$RNNKIT_SERVE_CONFIG`` (uvicorn's factory in each worker process)."""
     data = json.loads(os.environ[CONFIG_ENV])
     key_env = data.pop("api_key_env", None)
-    return asgi(ServeConfig(**data, api_key=os.environ[key_env] if key_env else None))
+    cfg = ServeConfig(**data, api_key=os.environ[key_env] if key_env else None)
+    # this process is a server: oversubscribed intra-op threads make a busy CPU many times slower
+    torch.set_num_threads(cfg.threads)
+    return asgi(cfg)

@@ -44,6 +44,7 @@ class ServeConfig:
         max_wait_ms: how long the first observation of a batch may wait for others to join it.
         idle_ttl: seconds after its last update a stream expires (0: never).
         device: where the model runs.
+        threads: torch threads for the model (the HTTP event loop needs a core of its own too).
         limits: request bounds.
     """
 
@@ -54,6 +55,7 @@ class ServeConfig:
     max_wait_ms: float = 2.0
     idle_ttl: float = 7 * 24 * 3600.0
     device: str = "cpu"
+    threads: int = 1
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
@@ -64,5 +66,7 @@ class ServeConfig:
             raise ValueError(f"{option('max_batch')} must be >= 1, got {self.max_batch}")
         if self.max_wait_ms < 0:
             raise ValueError(f"{option('max_wait_ms')} must be >= 0, got {self.max_wait_ms}")
+        if self.threads < 1:
+            raise ValueError(f"{option('threads')} must be >= 1, got {self.threads}")
         if self.idle_ttl < 0:
             raise ValueError(f"{option('idle_ttl')} must be >= 0 seconds (0: never expire), got {self.idle_ttl}")

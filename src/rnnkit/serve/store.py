@@ -162,14 +162,19 @@ def redact(url: str) -> str:
 
 
 class SQLiteStore(Store):
-    """Streams in one SQLite file: WAL journal, every commit synced (``synchronous=FULL``), so an acknowledged
-    update survives a crash of the server (and of the machine). Writers queue on one lock (``BEGIN IMMEDIATE``),
-    which is what orders the batches of several worker processes on one file."""
+    """Streams in one SQLite file: WAL journal, every commit synced to disk (``synchronous=FULL``), so an
+    acknowledged update survives a crash of the server and of the machine. ``synchronous="normal"`` (URL
+    ``sqlite:///path.db?synchronous=normal``) skips the per-commit fsync: updates still survive a crash of the
+    server (the OS has them), not a power cut. Writers queue on one lock (``BEGIN IMMEDIATE``), which is what
+    orders the batches of several worker processes on one file."""
 
-    def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: str | Path, timeout: float = 30.0, synchronous: str = "full") -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self.timeout = timeout
+        if synchronous not in ("full", "normal"):
+            raise ValueError(f"sqlite store: synchronous must be 'full' or 'normal', got {synchronous!r}")
+        self.synchronous = synchronous
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -190,7 +195,7 @@ class SQLiteStore(Store):
             # autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE
             db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
             db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
             self._local.db = db
             with self._lock:
@@ -261,10 +266,16 @@ class SQLiteStore(Store):
 
 
 def open_store(url: str) -> Store:
-    """The store at ``url``: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
+    """The store at ``url``: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (``?synchronous=normal``
+    to skip the per-commit fsync) or
     ``postgresql://user@host/db`` (also ``postgres://``)."""
     if url.startswith("sqlite:///"):
-        return SQLiteStore(url[len("sqlite:///") :])
+        path, _, query = url[len("sqlite:///") :].partition("?")
+        options = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        unknown = sorted(set(options) - {"synchronous"})
+        if unknown:
+            raise ValueError(f"unknown sqlite store option(s) {unknown}; the one option is synchronous=full|normal")
+        return SQLiteStore(path, synchronous=options.get("synchronous", "full").lower())
     if url.startswith(("postgresql://", "postgres://")):
         from .store_pg import PostgresStore
 

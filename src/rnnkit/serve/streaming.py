@@ -130,17 +130,15 @@ class RNNStreamer(Streamer):
 
     @torch.no_grad()
     def advance(self, states: tuple[Tensor, ...], inputs: list[list[int]]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Outputs ``(B, K, V)`` at each new token (K the longest chunk; zero past each chunk) and the new state."""
+        """Outputs ``(B, K, V)`` at each new token (K the longest chunk; junk past each chunk) and the new state."""
         lengths = [len(i) for i in inputs]
-        if max(lengths) == 1:  # single observations: one O(1) step per stream
-            tokens = torch.tensor([i[0] for i in inputs])
-            out, state, _ = self.model.decode_step(tokens, states)
-            return out[:, None], state
+        # one forward call (the fused kernel where the cell has one), also for single steps: on a CPU it beats the
+        # cell-by-cell step() for a batch of streams
         x = torch.zeros(len(inputs), max(lengths), dtype=torch.long)
         for b, ids in enumerate(inputs):
             x[b, : len(ids)] = torch.tensor(ids)
-        out, state = self.model(x, states, torch.tensor(lengths))
-        return out, state
+        same = min(lengths) == max(lengths)
+        return self.model(x, states, None if same else torch.tensor(lengths))
 
 
 class LMStreamer(RNNStreamer):
@@ -159,13 +157,13 @@ class LMStreamer(RNNStreamer):
         logits = out[torch.arange(len(inputs)), last]  # (B, V)
         probs = torch.softmax(logits.float(), -1)
         top_k = min(max(r.top for r in reqs), probs.shape[-1])
-        p, idx = probs.topk(top_k, -1)
+        p, idx = (t.tolist() for t in probs.topk(top_k, -1))
         blobs = self.encode_states(new)
         results: list[StepResult] = []
         itos = self.vocab.itos
         for b, req in enumerate(reqs):
             answer: dict[str, Any] = {
-                "next": [{"token": itos[int(i)], "p": float(q)} for q, i in zip(p[b, : req.top], idx[b, : req.top])]
+                "next": [{"token": itos[i], "p": q} for q, i in zip(p[b][: req.top], idx[b][: req.top])]
             }
             if req.sample is not None:
                 s = req.sample
