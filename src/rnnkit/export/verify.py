@@ -5,17 +5,19 @@ model saw in training (a step graph is driven that many steps; a decoder step re
 inputs where the run has them, and in composition (a step graph driven over a sequence == the sequence graph). The
 maximum absolute error of every output goes into ``verify.json``.
 
-The criterion. An output passes when ``max |onnxruntime - PyTorch| <= 1e-5`` (float32). Some models cannot meet
-that on long sequences for a reason that is not the export: a layer-norm LSTM amplifies rounding so much that
-PyTorch's own two float32 paths (its C++ kernel and the Python unroll of the same equations) disagree with each
-other by up to 1.2e-4 after 200-1000 steps, and each differs from the same model in float64 by 3e-6 to 1.2e-4
-(random H=8 layers, random initial state; seeds 0-3). Over those runs onnxruntime's distance to float64 was 0.4x to
-6x PyTorch's. So where PyTorch's own float32 result is more than 1e-5 from float64 (and only there) the check uses
-a relative criterion: the error may be up to ``FLOOR_FACTOR`` (10) times PyTorch's own float32 error ``|PyTorch
-float32 - PyTorch float64|`` on the same input: onnxruntime must be about as exact as PyTorch itself. An export bug
-(a gate order, an epsilon, a missing ``linear_before_reset``) shows at length 1 and 7, where the floor is ~1e-7 and
-the absolute 1e-5 applies. Both numbers and the criterion used are written beside each check; an export that fails
-either way raises :class:`VerificationError` with the number.
+The criterion. An output passes when ``max |onnxruntime - PyTorch| <= 1e-5`` (float32). Some models cannot meet that
+on long sequences for a reason that is not the export: a layer-norm LSTM amplifies rounding so much that PyTorch's
+own two float32 paths (its C++ kernel and the Python unroll of the same equations) disagree with each other by up to
+1.2e-4 after 200-1000 steps, and each differs from the same model in float64 by 3e-6 to 1.2e-4 (random H=8 layers,
+random initial state; seeds 0-3). Over those runs onnxruntime's distance to float64 was 0.4x to 6x PyTorch's. So
+where PyTorch's own answer is that uncertain (and only there) the check uses a relative criterion: the error may be
+up to ``FLOOR_FACTOR`` (10) times PyTorch's own float32 spread on the same input, the largest distance from its
+float32 result to the same model in float64 and to two float32 copies whose parameters moved by one rounding step (a
+single float64 comparison alone is a noisy estimate: in 32 runs its ratio to onnxruntime's error ranged over 0.1-6,
+once 17). onnxruntime must be about as exact as PyTorch itself. An export bug (a gate order, an epsilon, a missing
+``linear_before_reset``) shows at length 1 and 7, where the floor is ~1e-7 and the absolute 1e-5 applies. Both
+numbers and the criterion used are written beside each check; an export that fails either way raises
+:class:`VerificationError` with the number.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ TOLERANCE = 1e-5
 FLOOR_FACTOR = 10.0
 BATCH_SIZES = (1, 4)
 CRITERION = (
-    f"max |onnxruntime - PyTorch| <= {TOLERANCE:g} (float32); where PyTorch's own float32 result differs from the "
-    f"same model in float64 by more than that on the same input, <= {FLOOR_FACTOR:g} x that difference"
+    f"max |onnxruntime - PyTorch| <= {TOLERANCE:g} (float32); where PyTorch's own float32 spread on the same input "
+    f"(its distance to the model in float64, and to float32 copies with parameters moved by one rounding step) is "
+    f"larger than that, <= {FLOOR_FACTOR:g} x that spread (pytorch_fp32_error)"
 )
 
 
@@ -104,7 +107,7 @@ class Verifier:
 
         self.plan, self.directory, self.batch_sizes = plan, directory, batch_sizes
         self.model: nn.Module = plan.task.model.eval()
-        self._model64: nn.Module | None = None
+        self._others: list[tuple[nn.Module, bool]] | None = None
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = 1
@@ -115,10 +118,20 @@ class Verifier:
         self.checks: list[Check] = []
 
     @property
-    def model64(self) -> nn.Module:
-        if self._model64 is None:
-            self._model64 = copy.deepcopy(self.model).double().eval()
-        return self._model64
+    def others(self) -> list[tuple[nn.Module, bool]]:
+        """PyTorch's other answers, for the noise floor: the model in float64, and two float32 copies whose
+        parameters are moved by one rounding step (``(1 ± 2^-24)``), as ``(model, is_float64)``."""
+        if self._others is None:
+            self._others = [(copy.deepcopy(self.model).double().eval(), True)]
+            gen = torch.Generator().manual_seed(1)
+            for _ in range(2):
+                twin = copy.deepcopy(self.model).eval()
+                with torch.no_grad():
+                    for p in twin.parameters():
+                        sign = torch.randint(0, 2, p.shape, generator=gen).to(p.dtype) * 2 - 1
+                        p.mul_(1 + sign * 2.0**-24)
+                self._others.append((twin, False))
+        return self._others
 
     # ---- running ---------------------------------------------------------------------------------------------
     def run(self, name: str, feeds: Feeds) -> Feeds:
@@ -128,9 +141,9 @@ class Verifier:
         outs = self.sessions[name].run([io.name for io in spec.outputs], inputs)
         return {io.name: torch.from_numpy(np.asarray(o)) for io, o in zip(spec.outputs, outs)}
 
-    def reference(self, name: str, feeds: Feeds, model: nn.Module, stepped: bool) -> Feeds:
+    def reference(self, name: str, feeds: Feeds, model: nn.Module, stepped: bool, wide: bool = False) -> Feeds:
         fn = self.plan.references[name]
-        if model is self._model64:
+        if wide:
             feeds = _to64(feeds)
         with torch.no_grad():
             if stepped:
@@ -144,19 +157,19 @@ class Verifier:
         label: str,
         got: Feeds,
         want: Feeds,
-        floor: Callable[[], Feeds] | None,
+        floor: Callable[[], list[Feeds]] | None,
         batch: int,
         length: int | None,
     ) -> None:
-        """Record one check per output of ``want``; ``floor`` computes the float64 outputs when needed."""
-        exact: Feeds | None = None
+        """Record one check per output of ``want``; ``floor`` computes PyTorch's other answers when needed."""
+        others: list[Feeds] | None = None
         for name, value in want.items():
             err = max_error(got[name], value)
             tol, criterion, fp32 = TOLERANCE, "absolute", None
             if err > TOLERANCE and floor is not None and value.is_floating_point():
-                if exact is None:
-                    exact = floor()
-                fp32 = max_error(value, exact[name])
+                if others is None:
+                    others = floor()
+                fp32 = max(max_error(value, other[name]) for other in others)
                 tol, criterion = max(TOLERANCE, FLOOR_FACTOR * fp32), "relative to PyTorch's float32 error"
             self.checks.append(Check(graph, label, batch, length, name, err, tol, criterion, fp32))
 
@@ -165,8 +178,8 @@ class Verifier:
         got = drive(lambda f: self.run(spec.name, f), spec, feeds) if stepped else self.run(spec.name, feeds)
         want = self.reference(spec.name, feeds, self.model, stepped)
 
-        def floor() -> Feeds:
-            return self.reference(spec.name, feeds, self.model64, stepped)
+        def floor() -> list[Feeds]:
+            return [self.reference(spec.name, feeds, m, stepped, wide) for m, wide in self.others]
 
         self.compare(spec.name, label, got, want, floor, batch, length)
 
@@ -236,18 +249,18 @@ class Verifier:
         return report
 
 
-def _floor_of(comp: Composite, verifier: Verifier) -> Callable[[], Feeds] | None:
-    """The composite's wanted outputs computed by PyTorch in float32 and float64 on the same input: when the
-    composition needs the relative criterion, its floor is PyTorch's own float32 error there."""
+def _floor_of(comp: Composite, verifier: Verifier) -> Callable[[], list[Feeds]] | None:
+    """PyTorch's answers to the composite's question from the float64 and the nudged models, shifted onto what the
+    check compares against: when the composition needs the relative criterion, its floor is PyTorch's spread."""
     if comp.reference is None:
         return None
     ref = comp.reference
 
-    def floor() -> Feeds:
+    def floor() -> list[Feeds]:
         with torch.no_grad():
-            want32, want64 = ref(verifier.model, False), ref(verifier.model64, True)
-        # shift the float64 result by PyTorch's float32 error relative to what the check compares against
-        return {k: comp.want[k].double() + (want64[k] - want32[k].double()) for k in want32}
+            want32 = ref(verifier.model, False)
+            others = [ref(m, wide) for m, wide in verifier.others]
+        return [{k: comp.want[k].double() + (o[k].double() - want32[k].double()) for k in want32} for o in others]
 
     return floor
 
