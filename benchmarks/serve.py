@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import datetime
 import json
+import multiprocessing
 import os
 import platform
 import socket
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -102,21 +104,20 @@ def start_server(run: Path, store: str, max_batch: int, max_wait_ms: float) -> t
     raise SystemExit("server did not start")
 
 
-async def load_test(url: str, streams: int, concurrency: int, warmup: float, seconds: float) -> dict[str, float]:
-    """`concurrency` client tasks, each owning every concurrency-th stream and observing them in turn."""
+async def _client(url: str, mine: list[list[str]], warmup: float, seconds: float) -> tuple[list[float], int]:
+    """One client process: a task per list of streams in ``mine``, observing its streams in turn."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(max_connections=len(mine), max_keepalive_connections=len(mine))
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
         start = time.perf_counter()
         measure_from, stop_at = start + warmup, start + warmup + seconds
 
-        async def worker(w: int) -> None:
+        async def worker(streams: list[str]) -> None:
             nonlocal errors
-            mine = [f"s{i}" for i in range(w, streams, concurrency)]
             k = 0
             while (now := time.perf_counter()) < stop_at:
-                sid = mine[k % len(mine)]
+                sid = streams[k % len(streams)]
                 k += 1
                 r = await client.post(f"/v1/streams/{sid}/observe", json={"token": TEXT[k % 40], "top": 1})
                 done = time.perf_counter()
@@ -125,9 +126,24 @@ async def load_test(url: str, streams: int, concurrency: int, warmup: float, sec
                 elif now >= measure_from:
                     latencies.append(done - now)
 
-        await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        metrics = (await client.get("/metrics")).text
-    latencies.sort()
+        await asyncio.gather(*(worker(s) for s in mine))
+    return latencies, errors
+
+
+def _client_process(args: tuple[str, list[list[str]], float, float]) -> tuple[list[float], int]:
+    return asyncio.run(_client(*args))
+
+
+def load_test(url: str, streams: int, concurrency: int, clients: int, warmup: float, seconds: float) -> dict:
+    """``concurrency`` requests in flight from ``clients`` processes (httpx's pool slows down with many
+    connections in one process); each in-flight slot owns every concurrency-th stream."""
+    slots = [[f"s{i}" for i in range(w, streams, concurrency)] for w in range(concurrency)]
+    jobs = [(url, slots[c::clients], warmup, seconds) for c in range(clients)]
+    with ProcessPoolExecutor(clients, mp_context=multiprocessing.get_context("fork")) as pool:
+        results = list(pool.map(_client_process, jobs))
+    latencies = sorted(x for lat, _ in results for x in lat)
+    errors = sum(e for _, e in results)
+    metrics = httpx.get(f"{url}/metrics").text
     n = len(latencies)
     batch_sum = _metric(metrics, "rnnkit_batch_seconds_sum")
     batch_count = _metric(metrics, "rnnkit_batch_seconds_count")
@@ -154,6 +170,7 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=1000)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--concurrency", type=int, default=128, help="client requests in flight")
+    ap.add_argument("--clients", type=int, default=4, help="client processes sharing the concurrency")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--repeats", type=int, default=3)
@@ -175,7 +192,7 @@ def main() -> None:
                 store = f"sqlite:///{tmp}/{mode}-{r}.db?synchronous={args.synchronous}"
                 proc, url = start_server(run, store, max_batch, wait)
                 try:
-                    res = asyncio.run(load_test(url, args.streams, args.concurrency, args.warmup, args.seconds))
+                    res = load_test(url, args.streams, args.concurrency, args.clients, args.warmup, args.seconds)
                 finally:
                     proc.terminate()
                     proc.wait()

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -212,4 +213,7 @@ def from_env() -> Guard:
     cfg = ServeConfig(**data, api_key=os.environ[key_env] if key_env else None)
     # this process is a server: oversubscribed intra-op threads make a busy CPU many times slower
     torch.set_num_threads(cfg.threads)
+    # the batch thread hands the GIL back and forth with the HTTP loop at every torch and SQLite call; at the
+    # default 5 ms switch interval each handoff can stall a batch that long
+    sys.setswitchinterval(float(os.environ.get("RNNKIT_SWITCH_INTERVAL", "0.0005")))
     return asgi(cfg)
