@@ -13,11 +13,14 @@ the graph's inputs in declared order and returns its outputs as a tuple.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor, nn
 
 from ..layers.attention import Attention
 from ..layers.pooling import Pooling
+from ..recurrent import Recurrent
 from ..topologies.encoder_decoder import EncoderDecoder
 from ..topologies.many_to_many import ManyToMany
 from ..topologies.many_to_one import ManyToOne
@@ -57,6 +60,30 @@ def _embed(inp: nn.Module, x: Tensor) -> Tensor:
     """:class:`~rnnkit.layers.inputs.SequenceInput` in eval mode: token ids through the embedding, or features."""
     emb = inp.embedding  # type: ignore[attr-defined]
     return emb(x) if emb is not None else x
+
+
+def with_graph_layers(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose :class:`~rnnkit.Recurrent` layers are :class:`RecurrentGraph` s: a model whose
+    ``forward`` has no data-dependent checks then traces as it is, glue and all."""
+    model = copy.deepcopy(model)
+    for name, module in list(model.named_modules()):
+        if isinstance(module, Recurrent):
+            parent, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, attr, RecurrentGraph(module))
+    return model
+
+
+class ForecastSequence(nn.Module):
+    """``(x (B, T, F), [future (B, horizon, F_f)]) -> prediction``: the forecaster's own ``forward``."""
+
+    def __init__(self, model: nn.Module, horizon: int, n_future: int) -> None:
+        super().__init__()
+        self.model, self.horizon, self.n_future = with_graph_layers(model), horizon, n_future
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        x = inputs[0]
+        f = inputs[1] if self.n_future else x.new_zeros(x.shape[0], self.horizon, 0)
+        return (self.model(x, f),)
 
 
 class LayerSequence(nn.Module):

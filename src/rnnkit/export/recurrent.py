@@ -74,11 +74,13 @@ class RecurrentGraph(nn.Module):
         return torch.cat([t[i * H : (i + 1) * H] for i in GATE_ORDER[self.mode]])  # type: ignore[index]
 
     # ---- the two calls ---------------------------------------------------------------------------------------
-    def forward(self, x: Tensor, state: State, lengths: Tensor | None = None) -> tuple[Tensor, State]:
-        """``x (B, T, F)``, ``state`` tuple of ``(L*D, B, H)``, ``lengths (B,)`` in ``1..T`` or None ->
-        ``(output (B, T, D*H), state)``."""
+    def forward(self, x: Tensor, state: State | None = None, lengths: Tensor | None = None) -> tuple[Tensor, State]:
+        """``x (B, T, F)``, ``state`` tuple of ``(L*D, B, H)`` (zeros when None), ``lengths (B,)`` in ``1..T`` or
+        None -> ``(output (B, T, D*H), state)``."""
         if not torch.onnx.is_in_onnx_export():
             return self.layer(x, state, lengths)
+        if state is None:
+            state = self.layer.initial_state(x.shape[0], like=x)
         if self.mode is not None:
             out, new = self._native(x.transpose(0, 1), state, lengths)
             return out.transpose(0, 1), new

@@ -26,6 +26,7 @@ from .graph import GraphSpec, IOSpec
 from .models import (
     DecoderStep,
     Encoder,
+    ForecastSequence,
     ManyToManySequence,
     ManyToManyStep,
     ManyToOneHead,
@@ -162,6 +163,8 @@ def many_to_one_plan(
     plan = Plan(task)
     bi = rnn.bidirectional
     wanted = select_graphs(names, ["sequence"] if bi else ["sequence", "step", "head"], bi, task.name)
+    if task.name == "forecast":
+        wanted &= {"step"}  # the forecaster writes its own sequence graph and has no separate head
     lens = [IOSpec("lengths", ("batch",), "lengths", "valid steps per sequence, 1..time")] if lengths else []
     ctx = [context] if context is not None else []
     base = [IOSpec("base", ("batch", relative), doc="last observed targets of the window (scaled)")] if relative else []
@@ -274,14 +277,34 @@ def classify_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) ->
 
 
 def forecast_plan(task: Any, names: tuple[str, ...] | None, data: Any) -> Plan:
+    """The forecaster's own ``forward`` as the sequence graph; its recurrent layer's step as the step graph (the
+    forecast itself needs the whole window: the relative shift is to the window's last value, and a linear part,
+    where the model has one, maps exactly ``timestep`` steps, which then fixes the graph's time axis)."""
     cfg, model = task.cfg, task.model
     n, horizon = len(cfg.series.target), cfg.series.horizon
     F, Ff = len(task.columns["input"]), len(task.columns["future"])
-    x = IOSpec("x", ("batch", "time", F), doc="scaled inputs per step, columns as 'input' in config.json")
+    bi = model.net.rnn.bidirectional
+    wanted = select_graphs(names, ["sequence"] if bi else ["sequence", "step"], bi, task.name)
+    time: str | int = cfg.series.timestep if getattr(model, "linear", None) is not None else "time"
+    x = IOSpec("x", ("batch", time, F), doc="scaled inputs per step, columns as 'input' in config.json")
     future = IOSpec("future", ("batch", horizon, Ff), doc="scaled known-future covariates") if Ff else None
     q = (len(cfg.quantiles),) if cfg.quantiles else ()
     pred = IOSpec("prediction", ("batch", horizon, n, *q), doc="scaled forecast" + (" per quantile" if q else ""))
-    plan = many_to_one_plan(task, model.net, names, x, False, future, n if cfg.relative else 0, pred)
+    step_only = tuple(g for g in wanted if g == "step")
+    plan = many_to_one_plan(task, model.net, step_only, x, False, future, n if cfg.relative else 0, pred)
+    if "sequence" in wanted:
+        spec = GraphSpec(
+            "sequence",
+            ForecastSequence(model, horizon, Ff),
+            [x, *([future] if future is not None else [])],
+            [pred],
+            "The forecast from a window of past steps: ForecastNet.forward(x, future).",
+        )
+        plan.graphs.insert(0, spec)
+        if isinstance(time, int):
+            spec.notes.append(
+                f"The time axis is fixed at timestep={time}: the model's linear part maps exactly that many steps."
+            )
 
     def ref_sequence(m: nn.Module, f: Feeds) -> Feeds:
         fut = f["future"] if Ff else f["x"].new_zeros(len(f["x"]), horizon, 0)
