@@ -13,23 +13,24 @@
 :class:`OnnxPredictor` runs a task's ``predict`` (forecasts, labels, tags, translations, generated text) with every
 neural computation in onnxruntime.
 
-Which exporter, and why (measured with torch 2.13.0 and onnxruntime 1.32; ``benchmarks/export.py --exporters``
-repeats the measurement):
+Which exporter, and why (measured with torch 2.13.0 and onnxruntime 1.32 by ``benchmarks/export.py``, which records
+it in ``benchmarks/results/export-*.json``; each graph traced at T=5, then run at T=1000):
 
 * The TorchScript-based exporter (``dynamo=False``) turns ``torch.nn.LSTM/GRU/RNN`` into ONNX's ``LSTM``/``GRU``/
-  ``RNN`` nodes with a dynamic time axis, the initial state as an input and ``linear_before_reset=1`` on GRUs;
-  parity ~2e-7. But it is deprecated (it warns that it will be removed), it unrolls any Python loop over time into
-  a fixed-length graph, so the layer-norm LSTM, minGRU and minLSTM would need TorchScript-scripted loops, and packed
-  sequences (how rnnkit runs ``lengths``) do not export.
-* The dynamo-based exporter (``dynamo=True``) fails on ``nn.LSTM`` with a dynamic time axis (torch.export
-  specialises the sequence length), bakes the example length into ``nn.GRU``'s output shapes and into ``nn.RNN``'s
-  input, so the graph rejects any other length. It does, however, export ``torch.scan`` as an ONNX ``Scan`` with
-  a dynamic length (parity ~2e-7), and lets a module emit any ONNX node (``torch.onnx.ops.symbolic``).
+  ``RNN`` nodes with a dynamic time axis, the initial state as an input and ``linear_before_reset=1`` on GRUs
+  (error 1e-7 to 3e-7). But it warns that it is deprecated and will be removed, and it unrolls any Python loop over
+  time into a fixed-length graph, so the layer-norm LSTM, minGRU and minLSTM would need TorchScript-scripted loops.
+* The dynamo-based exporter (``dynamo=True``) on the same layers: ``nn.RNN`` fails to export; ``nn.LSTM`` and
+  ``nn.GRU`` export, but torch.export specialises the sequence length, so the graph declares the example's length
+  in its output shape (``[batch, 5, 16]``): onnxruntime still runs other lengths (with a warning), tools that trust
+  the declared shapes do not. It does export ``torch.scan`` as an ONNX ``Scan`` with a dynamic length, and lets a
+  module emit any ONNX node (``torch.onnx.ops.symbolic``).
 
 So rnnkit pins the dynamo-based exporter (``torch.onnx.export(dynamo=True)``, opset 18) and writes the time loop
 itself (:mod:`rnnkit.export.recurrent`): standard cells become ONNX's own ``LSTM``/``GRU``/``RNN`` nodes (weights
 permuted to ONNX's gate order, ``linear_before_reset=1``, ``lengths`` as ``sequence_lens``), which onnxruntime runs
-1.4-4x faster than a ``Scan`` of the same cell; every other cell becomes a ``Scan`` over its own ``recur``.
+1.4-4x faster than a ``Scan`` of the same cell; every other cell becomes a ``Scan`` over its own ``recur``. All
+declare ``[batch, time, ...]``.
 """
 
 from __future__ import annotations
