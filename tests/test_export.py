@@ -10,12 +10,12 @@ import pytest
 import torch
 
 pytest.importorskip("onnxruntime")
-import onnx  # noqa: E402
-import onnxruntime as ort  # noqa: E402
+import onnx
+import onnxruntime as ort
 
-from rnnkit import Recurrent  # noqa: E402
-from rnnkit.export import ExportConfig, VerificationError, export_onnx  # noqa: E402
-from rnnkit.export import recurrent as export_recurrent  # noqa: E402
+from rnnkit import Recurrent
+from rnnkit.export import ExportConfig, VerificationError, export_onnx
+from rnnkit.export import recurrent as export_recurrent
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru", "layernorm_lstm", "mingru", "minlstm")
 
@@ -37,7 +37,7 @@ def session(result: object, name: str) -> ort.InferenceSession:
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_cell_exports_step_and_sequence_verified_against_pytorch(exported, cell):
-    layer, result = exported[cell]
+    _, result = exported[cell]
     report = json.loads((result.directory / "verify.json").read_text())
     assert report["passed"] and {"sequence.onnx", "step.onnx", "README.txt", "verify.json"} <= set(result.files)
     assert report["lengths"] == [1, 7, 200, 400] and report["batch_sizes"] == [1, 4]
