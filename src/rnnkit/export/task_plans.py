@@ -328,7 +328,7 @@ def translate_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) -
     from ..topologies.encoder_decoder import DecoderState
 
     model, cfg = task.model, task.model.cfg
-    select_graphs(names, ["encoder", "decoder_step"], False, task.name)
+    wanted = select_graphs(names, ["encoder", "decoder_step"], False, task.name)
     plan = Plan(task)
     dec, K, V = model.decoder, model.encoder.output_size, cfg.tgt_vocab
     attn = model.attention is not None
@@ -380,8 +380,11 @@ def translate_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) -
         ids = [task.src_vocab.encode(task.src_tok.tokenize(task._prep(s))) for s in sources]
         plan.real["encoder"] = [{"src": x, "src_lengths": n} for x, n in batches(ids, 0)]
     plan.train_length = task.cfg.max_length + 2
+    plan.graphs = [g for g in plan.graphs if g.name in wanted]
 
     def compose(run_graph: Run, feeds: Feeds) -> list[Composite]:
+        if not (plan.has("encoder") and plan.has("decoder_step")):
+            return []
         enc = run_graph("encoder", feeds)
         gen = torch.Generator().manual_seed(1)
         tgt_in = torch.randint(0, V, (len(feeds["src"]), 7), generator=gen)
