@@ -104,7 +104,7 @@ def test_scan_cells_export_a_scan_over_their_own_equations(exported):
     assert "(L*D, batch, H) = (2, batch, 8)" in readme and "c_out" in readme
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru", "layernorm_lstm"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru"])
 def test_bidirectional_stacked_sequence_graph(tmp_path, cell):
     layer = Recurrent(cell, 4, 6, num_layers=2, bidirectional=True).eval()
     result = export_onnx(layer, tmp_path)
