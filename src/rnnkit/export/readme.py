@@ -7,17 +7,17 @@ from typing import Any
 
 from .plans import Plan
 
-USAGE = """How to run (Python; any onnxruntime binding works the same way):
+USAGE = """How to run (Python, in this directory; any onnxruntime binding works the same way):
 
     import numpy as np, onnxruntime as ort
-    step = ort.InferenceSession("{dir}/{graph}")
+    step = ort.InferenceSession("{graph}")
     feeds = {{...}}                       # every input above, dtype as listed
     outputs = step.run(None, feeds)      # in the order listed above
 
 A stream keeps the state between calls: feed h_out (and c_out) back as h (and c) at the next step; start a new
 sequence from zeros. Token ids, labels, tags and the scaler are in config.json (artifacts); rnnkit's own
-OnnxPredictor (rnnkit.export.OnnxPredictor("{dir}")) does the pre- and post-processing of the task around these
-graphs.
+OnnxPredictor (rnnkit.export.OnnxPredictor(this directory)) does the pre- and post-processing of the task
+around these graphs.
 """
 
 
@@ -75,5 +75,5 @@ def write_readme(path: Path, plan: Plan, report: dict[str, Any], skipped: list[s
     ]
     for graph, errors in report["max_abs_error"].items():
         out.append(f"  {graph}: " + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
-    out += ["", USAGE.format(dir=path.parent, graph=plan.graphs[-1].file)]
+    out += ["", USAGE.format(graph=plan.graphs[-1].file)]
     path.write_text("\n".join(out))

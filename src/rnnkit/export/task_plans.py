@@ -191,7 +191,10 @@ def many_to_one_plan(
                 ManyToOneStep(net, relative),
                 [step_x, *base, *state_specs(rnn)],
                 [IOSpec("y", ("batch", rnn.hidden_size), doc="top layer's output"), *state_specs(rnn, "_out")],
-                "One timestep of the recurrent layer (pool the outputs, then run head.onnx).",
+                "One timestep of the recurrent layer (pool the outputs, then run head.onnx)."
+                if task.name != "forecast"
+                else "One timestep of the recurrent layer over the inputs relative to base; the forecast itself "
+                "needs the whole window (sequence.onnx).",
             )
         )
 
