@@ -80,6 +80,33 @@ def in_process(run: Path, streams: int, repeats: int = 50) -> dict[str, float]:
     return {"model_step_s": statistics.median(model), "engine_batch_s": statistics.median(batch[1:])}
 
 
+def asgi_in_process(run: Path, store: str, max_batch: int, wait: float, concurrency: int, n: int) -> float:
+    """Observations per second through the whole app in this process (httpx's ASGI transport: no sockets, the
+    client in the same process): the server's own cost, apart from the network stack and client processes."""
+    from rnnkit.serve import ServeConfig, create_app
+
+    app = create_app(ServeConfig(run, store=store, max_batch=max_batch, max_wait_ms=wait))
+    guard = app.state.guarded
+
+    async def go() -> float:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(guard)
+            async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+
+                async def worker(w: int) -> None:
+                    for i in range(n // concurrency):
+                        sid = f"s{(w + i * concurrency) % 1000}"
+                        r = await client.post(f"/v1/streams/{sid}/observe", json={"token": "a", "top": 1})
+                        assert r.status_code == 200, r.text
+
+                await asyncio.gather(*(worker(w) for w in range(concurrency)))  # warm-up
+                t0 = time.perf_counter()
+                await asyncio.gather(*(worker(w) for w in range(concurrency)))
+                return (n // concurrency) * concurrency / (time.perf_counter() - t0)
+
+    return asyncio.run(go())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -187,6 +214,12 @@ def main() -> None:
             f"in-process, {args.streams} streams, H={args.hidden}: model step {1000 * step['model_step_s']:.2f} ms, "
             f"engine batch (SQLite transaction included) {1000 * step['engine_batch_s']:.2f} ms"
         )
+        asgi: dict[str, list[float]] = {m: [] for m in modes}
+        for r in range(args.repeats):
+            for mode, (max_batch, wait) in modes.items():
+                store = f"sqlite:///{tmp}/asgi-{mode}-{r}.db?synchronous={args.synchronous}"
+                asgi[mode].append(asgi_in_process(run, store, max_batch, wait, args.concurrency, 4096))
+            print(f"  repeat {r + 1} in process (ASGI): " + ", ".join(f"{m} {asgi[m][-1]:.0f} obs/s" for m in modes))
         for r in range(args.repeats):
             for mode, (max_batch, wait) in modes.items():
                 store = f"sqlite:///{tmp}/{mode}-{r}.db?synchronous={args.synchronous}"
@@ -213,6 +246,12 @@ def main() -> None:
         x = med[m]
         print(f"  {m:9s}: {x['throughput']:7.0f} obs/s, p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms")
     print(f"  batched / unbatched throughput: {speedup:.1f}x")
+    asgi_med = {m: statistics.median(asgi[m]) for m in modes}
+    print(
+        "  in process (ASGI, no sockets, client in the same process): "
+        + ", ".join(f"{m} {asgi_med[m]:.0f} obs/s" for m in modes)
+        + f" ({asgi_med['batched'] / asgi_med['unbatched']:.1f}x)"
+    )
     print(
         f"  time per observation (batched, both cores, client included): {per_obs_us:.0f} us; the model's batched "
         f"step costs {model_us:.2f} us of it ({100 * model_us / per_obs_us:.1f}%): "
@@ -224,6 +263,7 @@ def main() -> None:
         "args": vars(args),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__},
         "in_process": step,
+        "asgi_in_process": asgi,
         "runs": runs,
         "medians": med,
         "speedup": speedup,

@@ -95,7 +95,7 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
             if sweeper is not None:
                 sweeper.cancel()
             await batcher.stop()
-            store.close()
+            store.close()  # connections only: the next use reopens them
 
     app = FastAPI(
         title=f"rnnkit serve: {task.name} model",

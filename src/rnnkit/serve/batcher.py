@@ -31,9 +31,10 @@ class Batcher:
         self._ready: collections.deque[str] = collections.deque()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="rnnkit-batch")
+        self._pool: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="rnnkit-batch")
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop())
 
@@ -42,7 +43,8 @@ class Batcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     async def submit(self, obs: Observation) -> Outcome:
         """Queue ``obs`` behind the stream's earlier observations and wait for its answer."""
