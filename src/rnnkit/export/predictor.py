@@ -11,7 +11,7 @@ between those steps (the task code is written with them); no PyTorch module runs
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,13 +145,21 @@ class SequenceStand(_Stand):
 
     @torch.no_grad()
     def stream(
-        self, prompt: Tensor, sampling: SamplingConfig | None = None, generator: torch.Generator | None = None
+        self,
+        prompt: Tensor,
+        sampling: SamplingConfig | None = None,
+        generator: torch.Generator | None = None,
+        banned: Sequence[int] = (),
     ) -> Iterator[Tensor]:
-        """As ``ManyToMany.stream``: prime on all but the prompt's last token, then one token per step."""
+        """As ``ManyToMany.stream``: prime on all but the prompt's last token, then one token per step (``banned``
+        tokens are never drawn)."""
         state = self(prompt[:, :-1])[1] if prompt.shape[1] > 1 else None
         last, sampling = prompt[:, -1], sampling or SamplingConfig()
+        ban = torch.as_tensor(list(banned), dtype=torch.long)
         while True:
             logits, state, _ = self.decode_step(last, state)
+            if len(ban):
+                logits = logits.index_fill(-1, ban, float("-inf"))
             last = sample_next(logits, sampling, generator)
             yield last
 
