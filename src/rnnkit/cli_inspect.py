@@ -48,10 +48,11 @@ def inspect_command(
         run, target, data=resolve_input(data, "--data"), text=text, cfg=cfg, device=device, overwrite=overwrite
     )
     h = numbers["horizon"]
-    reach = f">= {h['horizon']} (the whole input)" if h["reached_end"] else str(h["horizon"])
+    reach = f"at least {h['horizon']} steps (the whole input)" if h["reached_end"] else f"{h['horizon']} steps"
+    n = h["examples"]
     console.print(
-        f"{numbers['task']} model, {numbers['cell']} cell: memory horizon {reach} steps "
-        f"(gradient of {h['output']}, {h['examples']} examples)"
+        f"{numbers['task']} model, {numbers['cell']} cell: memory horizon {reach} "
+        f"(gradient of {h['output']}, {n} example{'s' if n != 1 else ''})"
     )
     console.print(f"prediction for example {numbers['example']}: {numbers['prediction']}", highlight=False)
     console.print(f"wrote {target / REPORT} ({', '.join(numbers['figures'])}) and {target / NUMBERS}")

@@ -32,9 +32,10 @@ def save(fig: Figure, path: str | Path | None = None, dpi: int = 100) -> bytes:
     return data
 
 
-def _time_ticks(ax: plt.Axes, labels: Sequence[str], max_ticks: int = 60) -> None:
+def _time_ticks(ax: plt.Axes, labels: Sequence[str]) -> None:
     """The input along the time axis: every label when they fit, else every k-th."""
     T = len(labels)
+    max_ticks = 150 if max(map(len, labels), default=1) <= 1 else 60  # single characters fit closer
     step = max(1, -(-T // max_ticks))
     ticks = list(range(0, T, step))
     ax.set_xticks(ticks)

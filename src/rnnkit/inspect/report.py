@@ -179,13 +179,14 @@ def render(f: Findings, run: str | Path) -> tuple[str, dict[str, Any]]:
     else:
         sections.append(f'<p class="note">A {html.escape(tr.cell)} cell has no gates: no saturation plot.</p>')
     h = f.horizon
-    number = f"≥ {h.horizon} (the whole input)" if h.reached_end else str(h.horizon)
-    png = figures.save(figures.horizon_curves({tr.cell: h}, f"memory horizon: {number} steps"))
+    number = f"at least {h.horizon} steps (the whole input)" if h.reached_end else f"{h.horizon} steps"
+    n = h.by_step.shape[0]
+    png = figures.save(figures.horizon_curves({tr.cell: h}, f"memory horizon: {number}"))
     add(
         HORIZON,
         _img(png, HORIZON),
         f"Norm of the gradient of {ex.output_name} with respect to the input at each earlier step, averaged over "
-        f"{h.by_step.shape[0]} examples, against the lag. The memory horizon is {number} steps: beyond it the "
+        f"{n} example{'s' if n != 1 else ''}, against the lag. The memory horizon is {number}: beyond it the "
         f"curve stays below {h.threshold:.0%} of its peak.",
     )
     if f.attention is not None:
@@ -193,10 +194,11 @@ def render(f: Findings, run: str | Path) -> tuple[str, dict[str, Any]]:
         png = figures.save(figures.attention_map(f.attention, source, target, "attention of each target word"))
         add(ATTENTION, _img(png, ATTENTION), "Row t: how the decoder spread its attention over the source words.")
     if ex.text:
-        joiner = "" if getattr(task.cfg, "level", "word") == "char" else " "
+        chars = getattr(task.cfg, "level", "word") == "char"
+        tokens = [{"␣": " ", "↵": "↵\n"}.get(t, t) for t in labels] if chars else labels
         add(
             f"{COLOURED} {f.unit}",
-            _coloured(labels, values[:, f.unit], joiner),
+            _coloured(tokens, values[:, f.unit], "" if chars else " "),
             f"Each token's background is unit {f.unit}'s activation after reading it (red positive, blue negative; "
             f"hover for the value). Choose another unit with {option('unit')}.",
         )
