@@ -16,11 +16,23 @@ from .horizon import Horizon, memory_horizon
 from .saturation import Saturation, saturation
 from .traces import Trace, trace, trace_layer
 
+
+def __getattr__(name: str) -> object:
+    # the report needs matplotlib: import it only when asked for
+    if name in ("inspect_run", "ReportConfig"):
+        from . import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Horizon",
+    "ReportConfig",
     "Saturation",
     "Trace",
     "attention",
+    "inspect_run",
     "memory_horizon",
     "saturation",
     "trace",
