@@ -64,7 +64,8 @@ def test_one_stream_never_twice_in_a_batch_and_in_arrival_order():
     assert [a.body["value"] for a in answers] == list(range(50))
 
 
-def test_fifty_concurrent_observations_of_one_stream_apply_in_order(tmp_path):
+@pytest.mark.parametrize("inline", [False, True])
+def test_fifty_concurrent_observations_of_one_stream_apply_in_order(tmp_path, inline):
     """50 concurrent observations of one stream (and of others, sharing batches) through the real engine: seq
     numbers follow arrival order and the final state is the offline state of the tokens in that order."""
     task = load(lm_run(tmp_path), "cpu")
@@ -72,7 +73,7 @@ def test_fifty_concurrent_observations_of_one_stream_apply_in_order(tmp_path):
     text = (TEXT * 2)[:50]
 
     async def main() -> list[Outcome]:
-        b = Batcher(engine, max_batch=8, max_wait_ms=2)
+        b = Batcher(engine, max_batch=8, max_wait_ms=2, inline=inline)
         await b.start()
         jobs = []
         for i, ch in enumerate(text):

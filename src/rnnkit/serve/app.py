@@ -47,7 +47,7 @@ from .schemas import (
     PredictResponse,
     StreamInfo,
 )
-from .store import Store, model_fingerprint, open_store
+from .store import SQLiteStore, Store, model_fingerprint, open_store
 from .streaming import RequestError, streamer_for
 
 StreamId = Path(..., pattern=STREAM_ID, description="letters, digits and . _ : @ -; at most 128 characters")
@@ -75,7 +75,8 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
     streamer = streamer_for(task)
     engine = Engine(streamer, store, cfg.idle_ttl)
     metrics = Metrics(store.count)
-    batcher = Batcher(engine, cfg.max_batch, cfg.max_wait_ms, metrics.batch)
+    # a local SQLite batch runs on the event loop; a PostgreSQL one (network, other servers' locks) on a thread
+    batcher = Batcher(engine, cfg.max_batch, cfg.max_wait_ms, metrics.batch, inline=isinstance(store, SQLiteStore))
     info = describe(task, streamer)
 
     async def sweep() -> None:  # idle streams become tombstones: their state is freed, the 404 remains
