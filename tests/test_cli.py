@@ -250,7 +250,7 @@ def test_console_entry_point_runs_as_a_subprocess(series, tmp_path):
         text=True,
         check=False,
     )
-    assert bad.returncode == 1 and "error: nope.csv: no such file" in bad.stderr
+    assert bad.returncode == 1 and "error: --data nope.csv: no such file here" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 
@@ -339,3 +339,90 @@ def test_torchrun_trains_with_two_processes_from_the_command_line(tmp_path):
     assert log["step"].is_monotonic_increasing, "rank 0 alone writes the training log"
     # 300 rows -> 210 train rows -> 198 windows -> 4 batches of 64, shared by two ranks: 2 steps per epoch
     assert log["step"].max() == 4
+
+
+def test_stdout_is_raw_and_long_lines_are_never_wrapped(tmp_path):
+    rows = [(f"{'a very long review of a superb film ' * 6}{i}", "pos" if i % 2 else "neg") for i in range(60)]
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(tmp_path / "r.csv", index=False)
+    run("train", "classify", "--data", tmp_path / "r.csv", "--out", tmp_path / "c", *SMALL)
+    pd.DataFrame({"id": [7, 8], "text": [rows[0][0], "short"]}).to_csv(tmp_path / "new.csv", index=False)
+    out = run("predict", tmp_path / "c", "--data", tmp_path / "new.csv").stdout
+    table = pd.read_csv(__import__("io").StringIO(out))
+    assert list(table["id"]) == [7, 8] and table["text"][0] == rows[0][0], "the user's columns come back, unwrapped"
+    assert {"label", "p_neg", "p_pos"} <= set(table.columns)
+
+
+def test_a_config_file_takes_the_flag_names_too(series, tmp_path):
+    (tmp_path / "c.yaml").write_text("epochs: 1\nhidden: 12\ncell: gru\ntarget: sales\ntimestep: 7\nhorizon: 2\n")
+    run("train", "forecast", "--data", series, "--config", tmp_path / "c.yaml", "--quiet", "--out", tmp_path / "r")
+    cfg = json.loads((tmp_path / "r" / "model" / "config.json").read_text())["config"]
+    assert cfg["rnn"] == {**cfg["rnn"], "hidden_size": 12, "cell": "gru"} and cfg["trainer"]["epochs"] == 1
+    assert cfg["series"]["target"] == ["sales"] and cfg["series"]["horizon"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--lr", "nan"], "--lr must be a positive number"),
+        (["--hidden", "0"], "--hidden must be >= 1"),
+        (["--layers", "0"], "--layers must be >= 1"),
+        (["--cell", "bogus"], "unknown cell 'bogus'"),
+        (["--checkpoint-every", "soon"], "--checkpoint-every"),
+    ],
+)
+def test_bad_options_name_their_flag(series, tmp_path, args, message):
+    result = run("train", "forecast", "--data", series, "--target", "sales", "--out", tmp_path / "r", *args, code=1)
+    assert message in result.output and "TrainerConfig: epochs" not in result.output
+    assert not (tmp_path / "r").exists(), "a refused run leaves nothing behind"
+
+
+def test_broken_gzip_files_are_one_line_errors(tmp_path):
+    (tmp_path / "a.gz").write_bytes(b"not gzip at all")
+    import gzip
+
+    (tmp_path / "full.gz").write_bytes(gzip.compress(("ein hund rennt .\n" * 2000).encode()))
+    (tmp_path / "cut.gz").write_bytes((tmp_path / "full.gz").read_bytes()[:60])
+    for name in ("a.gz", "cut.gz"):
+        result = run("train", "lm", "--data", tmp_path / name, "--out", tmp_path / "r", code=1)
+        assert f"{name}: not a complete gzip file" in result.output and "Traceback" not in result.output
+
+
+def test_tag_training_needs_a_tag_column(tmp_path):
+    (tmp_path / "o.txt").write_text("EU\nrejects\n\nGerman\ncall\n")
+    result = run("train", "tag", "--data", tmp_path / "o.txt", "--out", tmp_path / "r", code=1)
+    assert "one column (a token without a tag)" in result.output
+
+
+def test_predict_and_evaluate_take_an_encoding(tmp_path):
+    lines = ["superb film", "dull film", "a superb story", "a dull story"] * 10
+    labels = ["pos", "neg"] * 20
+    pd.DataFrame({"text": lines, "label": labels}).to_csv(tmp_path / "r.csv", index=False, encoding="latin-1")
+    run("train", "classify", "--data", tmp_path / "r.csv", "--encoding", "latin-1", "--out", tmp_path / "c", *SMALL)
+    (tmp_path / "utf.txt").write_text("un film très réussi\n", encoding="utf-8")
+    default = run("predict", tmp_path / "c", "--data", tmp_path / "utf.txt").stdout
+    given = run("predict", tmp_path / "c", "--data", tmp_path / "utf.txt", "--encoding", "utf-8").stdout
+    assert "très réussi" in given and "très" not in default
+
+
+def test_an_early_interruption_says_so_and_a_folder_is_not_a_run(tmp_path, monkeypatch):
+    import typer
+
+    from rnnkit.cli_common import friendly
+
+    app_ = typer.Typer()
+
+    @app_.command()
+    @friendly
+    def stopped() -> None:
+        raise KeyboardInterrupt  # Ctrl-C before the Trainer's own handler is in place: no message of its own
+
+    app_.command("other")(lambda: None)
+    result = runner.invoke(app_, ["stopped"])
+    assert result.exit_code == 130 and "interrupted: stopped by the user" in result.output
+    monkeypatch.chdir(tmp_path)
+    assert "holds no trained model" in run("predict", ".", "--data", "x.csv", code=1).output
+
+
+def test_version():
+    assert run("--version").output.strip().startswith("rnnkit ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import rnnkit
 from rnnkit.decoding import SamplingConfig
@@ -47,3 +48,18 @@ def test_word_level_and_tied_weights(slices, tmp_path):
     task, metrics = LanguageModel.train(cfg, slices["shakespeare.txt"], tmp_path / "w")
     assert metrics["val"]["perplexity"] > 1
     assert task.generate("my lord", 5, SamplingConfig(greedy=True)).startswith("my lord ")
+
+
+def test_generation_never_draws_special_tokens(slices, tmp_path):
+    cfg = LMConfig(
+        timestep=16,
+        batch_size=8,
+        embedding_dim=8,
+        rnn=RNNConfig(cell="gru", hidden_size=16),
+        trainer=TrainerConfig(epochs=1, progress=False),
+    )
+    task, _ = LanguageModel.train(cfg, slices["shakespeare.txt"], tmp_path / "lm")
+    with torch.no_grad():  # make the specials the most likely tokens: they must still never be drawn
+        task.model.head.net[-1].bias[: 4] += 100.0
+    text = task.generate("ROMEO:", 200, SamplingConfig(temperature=1.0), seed=0)
+    assert len(text) == len("ROMEO:") + 200

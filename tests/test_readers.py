@@ -134,7 +134,8 @@ def test_looks_like_label_lines(tmp_path):
     cases = {
         "ft.txt": "__label__pos great film\n__label__neg dull\n",
         "sst.txt": "".join(f"{i % 5} sentence number {i} , with a comma or two , {',' * (i % 3)}\n" for i in range(50)),
-        "words.txt": "pos great film\nneg bad , slow\npos fun\nneg long\n",
+        "words.txt": "pos great film\nneg bad , slow\npos fun\nneg long\n" * 3,
+        "two.txt": "a gorgeous, witty, seductive movie.\nthe plot is a tired retread.\n",  # prose, too short to tell
         "book.txt": "".join(f"{w} went to the market and bought {i} apples.\n" for i, w in enumerate("ABCDEFGHIJK")),
         "r.csv": 'review,stars\n"great, fun film",5\n"dull",1\n"slow",1\n',
         "r.tsv": "label\ttext\npos\tgreat film\nneg\tdull\npos\tfun\n",
@@ -148,6 +149,7 @@ def test_looks_like_label_lines(tmp_path):
         "ft.txt": True,
         "sst.txt": True,
         "words.txt": True,
+        "two.txt": False,
         "book.txt": False,
         "r.csv": False,
         "r.tsv": False,
@@ -156,6 +158,8 @@ def test_looks_like_label_lines(tmp_path):
     }
     (tmp_path / "l1.txt").write_bytes(b"__label__pos caf\xe9\n")
     assert looks_like_label_lines(tmp_path / "l1.txt")  # detection never fails on the encoding
+    assert looks_like_label_lines(tmp_path / "ft.txt", prefixed_only=True)
+    assert not looks_like_label_lines(tmp_path / "sst.txt", prefixed_only=True)
 
 
 def test_hints_for_columns_and_encoding_use_the_callers_words(tmp_path):

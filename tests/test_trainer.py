@@ -333,7 +333,7 @@ def test_plain_progress_lines_when_output_is_not_a_terminal(capsys, monkeypatch)
     Trainer(model(), cfg, loss_fn).fit(loader(regression_data(32)), loader(regression_data(16, seed=1)))
     lines = capsys.readouterr().out.splitlines()
     steps = [ln for ln in lines if ln.startswith("step ")]
-    assert len(steps) == 4 and steps[0].startswith("step 1/4  epoch 0  loss "), lines
+    assert len(steps) == 4 and steps[0].startswith("step 1/4  epoch 1  loss "), lines
     assert all(k in steps[-1] for k in ("lr ", "items/s ", "elapsed ", "eta ")), steps[-1]
     evals = [ln for ln in lines if ln.startswith("eval ")]
     assert len(evals) == 2 and "val_loss " in evals[0]
@@ -403,3 +403,26 @@ def test_time_budget_stops_training_and_counts_every_session_of_a_resumed_run(tm
     assert resumed.stop_reason() == "time budget (1 minutes) reached" and not resumed.interrupted
     with pytest.raises(ValueError, match="time_budget must be > 0"):
         TrainerConfig(time_budget=0)
+
+
+def test_sigterm_checkpoints_and_stops_like_ctrl_c(tmp_path):
+    import os
+    import signal
+
+    class Term(Callback):
+        def on_step_end(self, trainer, step, loss):
+            if step == 3:
+                os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler or `kill` sends
+
+    t = Trainer(model(), TrainerConfig(epochs=5, progress=False), loss_fn, callbacks=[Term()], out_dir=tmp_path)
+    state = t.fit(loader(regression_data(32)))
+    assert t.interrupted and state.step == 3
+    assert json.loads((tmp_path / "checkpoint" / "trainer_state.json").read_text())["state"]["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handler is put back"
+
+
+def test_every_epoch_logs_its_last_training_loss(tmp_path):
+    t = Trainer(model(), TrainerConfig(epochs=3, log_every=100, progress=False), loss_fn, out_dir=tmp_path)
+    t.fit(loader(regression_data(32)))
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert [(int(r["step"]), int(r["epoch"])) for r in rows if r["train_loss"]] == [(2, 1), (4, 2), (6, 3)]

@@ -5,12 +5,17 @@ Every command is thin: it parses flags and calls the task a run was trained with
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import typer
 
-from .cli_common import STATE, console, friendly, print_metrics, resolve_input, save_json
+from .cli_common import STATE, console, err_console, friendly, print_metrics, resolve_input, save_json
+from .cli_export import register as _register_export
+from .cli_inspect import register as _register_inspect
+from .cli_serve import register as _register_serve
 from .cli_train import train_app
 
 app = typer.Typer(
@@ -26,23 +31,39 @@ DATA = typer.Option(None, "--data", help="input file (format depends on the task
 WRITE = typer.Option(None, "--out", help="write results to this file")
 OVERWRITE = typer.Option(False, "--overwrite", help="replace an existing output file")
 DEVICE = typer.Option("auto", "--device", help="auto (CUDA if present, else CPU), cpu, cuda or mps")
+ENCODING = typer.Option(None, "--encoding", help="text encoding of --data \\[default: the model's training encoding]")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        console.print(f"rnnkit {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors")) -> None:
+def main(
+    debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors"),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="show the version"),
+) -> None:
     """rnnkit: recurrent neural networks on sequential data."""
     STATE["debug"] = debug
 
 
-def _load(run: Path, device: str = "auto"):
+def _load(run: Path, device: str = "auto", encoding: str | None = None):
     from .tasks import load
 
-    return load(run, device)
+    task = load(run, device)
+    if encoding is not None and hasattr(task.cfg, "encoding"):
+        task.cfg = dataclasses.replace(task.cfg, encoding=encoding)
+    return task
 
 
 def _write(text: str, target: Path | None) -> None:
     if target is None:
-        console.print(text, end="", markup=False, highlight=False)
+        sys.stdout.write(text)  # raw: a console would wrap long lines and break the CSV/CoNLL piped from here
+        sys.stdout.flush()
     else:
         target.write_text(text, encoding="utf-8")
         console.print(f"wrote {target}")
@@ -57,7 +78,12 @@ def evaluate(
     src: Path = typer.Option(None, help="translate: source file"),
     tgt: Path = typer.Option(None, help="translate: reference file"),
     part: str = typer.Option("all", help="forecast: all, train, val or test windows of --data"),
-    beam: int = typer.Option(None, help="translate: beam size (default: the model's)"),
+    beam: int = typer.Option(None, help="translate: beam size \\[default: the model's]"),
+    backtest: int = typer.Option(
+        None, help="forecast: K rolling origins over the test part; writes RUN/backtest.csv and backtest.png"
+    ),
+    retrain: bool = typer.Option(False, "--retrain", help="forecast --backtest: train afresh at each origin"),
+    encoding: str = ENCODING,
     device: str = DEVICE,
     out: Path = WRITE,
     overwrite: bool = OVERWRITE,
@@ -65,11 +91,12 @@ def evaluate(
     """Score a trained model on labelled data and print (and optionally save) the metrics.
 
     Example: rnnkit evaluate runs/ner --data test.conll --out runs/ner/test_metrics.json
+    (forecast backtest: rnnkit evaluate runs/sales --data sales.csv --backtest 8)
     """
     from .tasks.base import Inputs, check_writable
 
     target = check_writable(out, overwrite)
-    task = _load(run, device)
+    task = _load(run, device, encoding)
     inputs = Inputs(
         data=resolve_input(data, "--data"),
         files=resolve_input(files or None, "--files"),
@@ -77,6 +104,10 @@ def evaluate(
         tgt=resolve_input(tgt, "--tgt"),
         part=part,
         beam=beam,
+        backtest=backtest,
+        retrain=retrain,
+        run=run,
+        overwrite=overwrite,
     )
     metrics = task.evaluate_inputs(inputs)
     print_metrics(f"{task.name}: {run}", metrics)
@@ -93,8 +124,9 @@ def predict(
     out: Path = WRITE,
     plot: Path = typer.Option(None, help="forecast: also draw history and forecast to this PNG"),
     text: bool = typer.Option(False, "--text", help="tag: input is plain text, one sentence per line"),
-    column: str = typer.Option(None, help="classify: text column of a CSV input (default: the training column)"),
-    beam: int = typer.Option(None, help="translate: beam size (default: the model's)"),
+    column: str = typer.Option(None, help="classify: text column of a CSV input \\[default: the training column]"),
+    beam: int = typer.Option(None, help="translate: beam size \\[default: the model's]"),
+    encoding: str = ENCODING,
     device: str = DEVICE,
     overwrite: bool = OVERWRITE,
 ) -> None:
@@ -107,7 +139,7 @@ def predict(
     if data is None:
         raise ValueError("give --data with the input to predict on")
     target, picture = check_writable(out, overwrite), check_writable(plot, overwrite)
-    task = _load(run, device)
+    task = _load(run, device, encoding)
     inputs = Inputs(data=resolve_input(data, "--data"), text=text, column=column, beam=beam, plot=picture)
     _write(task.predict_inputs(inputs), target)
     if picture is not None and picture.exists():
@@ -128,8 +160,7 @@ def generate(
     out: Path = WRITE,
     overwrite: bool = OVERWRITE,
 ) -> None:
-    """Generate text with a trained language model (one-to-many use of a many-to-many model); the text is
-    printed as it is drawn.
+    """Generate text with a trained language model (one-to-many use of a many-to-many model), printed as drawn.
 
     Example: rnnkit generate runs/book --prompt "ROMEO:" --length 400 --temperature 0.8
     """
@@ -149,7 +180,14 @@ def generate(
             console.file.flush()
         console.out("")
     else:
-        target.write_text("".join(pieces) + "\n", encoding="utf-8")
+        from rich.progress import Progress
+
+        with target.open("w", encoding="utf-8") as fh, Progress(console=err_console, transient=True) as bar:
+            job = bar.add_task("generating", total=length)
+            for piece in pieces:
+                fh.write(piece)
+                bar.advance(job)
+            fh.write("\n")
         console.print(f"wrote {target}")
 
 
@@ -191,12 +229,9 @@ def info(run: Path = typer.Argument(..., help="run directory")) -> None:
         print_metrics("metrics.json", json.loads(metrics.read_text()))
 
 
-# commands defined in their own modules (each has ``register(app)``): one import and one call per module below
-from .cli_export import register as _register_export  # noqa: E402, I001
+# commands defined in their own modules (each has ``register(app)``): one import above, one call here
 _register_export(app)
-from .cli_inspect import register as _register_inspect  # noqa: E402, I001
 _register_inspect(app)
-from .cli_serve import register as _register_serve  # noqa: E402, I001
 _register_serve(app)
 
 

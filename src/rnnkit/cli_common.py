@@ -34,8 +34,13 @@ def friendly(fn: F) -> F:
         except KeyboardInterrupt as exc:
             if STATE["debug"]:
                 raise
-            err_console.print(f"[yellow]interrupted[/]: {exc or 'stopped by the user'}")
+            err_console.print(f"[yellow]interrupted[/]: {str(exc) or 'stopped by the user'}", highlight=False)
             raise typer.Exit(130) from None
+        except EOFError as exc:  # click would turn it into a bare "Aborted." (e.g. a truncated .gz file)
+            if STATE["debug"]:
+                raise
+            err_console.print(f"[bold red]error[/]: unexpected end of input ({exc or 'truncated file?'})")
+            raise typer.Exit(1) from None
         except (
             ValueError,
             FileNotFoundError,
@@ -53,8 +58,17 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def build_config(cls: type, config_file: Path | None, overrides: dict[str, Any]) -> Any:
-    """Defaults, then the config file (YAML/JSON), then the flags that were given (dotted keys)."""
+def build_config(
+    cls: type,
+    config_file: Path | None,
+    overrides: dict[str, Any],
+    flags: Callable[[str, Any], dict[str, Any] | None] | None = None,
+) -> Any:
+    """Defaults, then the config file (YAML/JSON), then the flags that were given (dotted keys).
+
+    A config file may use the config's own nested layout (``trainer: {epochs: 3}``) or the command's flag names
+    (``epochs: 3``, ``hidden: 64``, ``missing: interpolate``): ``flags(name, value)`` turns a flag name into
+    dotted keys (None if ``name`` is no flag)."""
     data: dict[str, Any] = to_dict(cls())
     if config_file is not None:
         if not config_file.is_file():
@@ -67,7 +81,19 @@ def build_config(cls: type, config_file: Path | None, overrides: dict[str, Any])
             raise ValueError(f"{config_file}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
         if not isinstance(loaded, dict):
             raise ValueError(f"{config_file}: expected a mapping of options at the top level")
+        dotted: dict[str, Any] = {}
+        for key in [k for k in loaded if k not in data and flags is not None]:
+            found = flags(str(key).lstrip("-").replace("-", "_"), loaded[key])
+            if found is not None:
+                dotted |= found
+                del loaded[key]
         data = _merge(data, loaded)
+        for key, value in dotted.items():
+            *path, last = key.split(".")
+            node = data
+            for part in path:
+                node = node.setdefault(part, {})
+            node[last] = value
     cfg = from_dict(cls, data, where=str(config_file) if config_file else cls.__name__)
     given = {k: v for k, v in overrides.items() if v is not None}
     return replace(cfg, **given) if given else cfg
@@ -115,4 +141,9 @@ def resolve_input(value: Any, flag: str) -> Any:
     from .data import data_dir
 
     candidate = data_dir() / value
-    return candidate if candidate.exists() else value
+    if candidate.exists():
+        return candidate
+    raise ValueError(
+        f"{flag} {value}: no such file here ({Path.cwd()}) or in the data directory {data_dir()} "
+        "(set RNNKIT_DATA to where your data lives)"
+    )

@@ -93,10 +93,12 @@ def _option(flag: Flag, task: type[Task]) -> typer.models.OptionInfo:
     if flag.type is bool and flag.key:
         on, off = flag.flag.split("/")
         shown = on if _default(task.Config(), flag.key) else off
+    if not shown and flag.dest in getattr(task, "auto_defaults", {}):  # a default that adapts to the data
+        shown = task.auto_defaults[flag.dest]  # type: ignore[attr-defined]
     if flag.dest == "checkpoint_every":
         cfg = task.Config().trainer
         shown = f"{cfg.checkpoint_minutes:g}m" if cfg.checkpoint_minutes else False
-    text = f"{flag.help} (default: {shown})" if shown else flag.help
+    text = f"{flag.help} \\[default: {shown}]" if shown else flag.help  # escaped: rich would take [..] as markup
     return typer.Option(... if flag.required else None, flag.flag, help=text, show_default=False)
 
 
@@ -154,7 +156,17 @@ def train_task(task: type[Task], flags: tuple[Flag, ...], values: dict[str, Any]
     overrides = _overrides(task, flags, values)
     if values["quiet"]:
         overrides["trainer.progress"] = False
-    cfg = build_config(task.Config, values["config"], overrides)
+    by_name = {f.dest: f for f in flags if f.key}
+
+    def from_file(name: str, value: Any) -> dict[str, Any] | None:  # a config file may use the flag names
+        flag = by_name.get(name)
+        if flag is None:
+            return None
+        if flag.multiple and not isinstance(value, list):
+            value = [value]
+        return _overrides(task, (flag,), {name: value})
+
+    cfg = build_config(task.Config, values["config"], overrides, from_file)
     cleared = {k: None for k, v in overrides.items() if v is None}  # given as "none"/"off": unset, not "not given"
     if cleared:
         cfg = replace(cfg, **cleared)
@@ -170,12 +182,14 @@ def train_task(task: type[Task], flags: tuple[Flag, ...], values: dict[str, Any]
         training = metrics.pop("training", {})
         print_metrics(f"{task.name}: {values['out']}", metrics)
         if training:
+            epochs = training["epochs"]
             console.print(
-                f"trained {training['epochs']} epochs ({training['steps']} steps, {training['seconds']:.0f} s); "
-                f"stopped: {training['stopped']}"
+                f"trained {epochs} epoch{'s' if epochs != 1 else ''} ({training['steps']} steps, "
+                f"{training['seconds']:.0f} s); stopped: {training['stopped']}"
             )
         out = values["out"]
-        console.print(f"saved to [bold]{out}[/]: model/, metrics.json, loss.png (load with rnnkit.load({str(out)!r}))")
+        parts = ", ".join(["model/", "metrics.json", "loss.png", *(p for p in task.outputs if (out / p).exists())])
+        console.print(f"saved to [bold]{out}[/]: {parts} (load with rnnkit.load({str(out)!r}))")
 
 
 for _task in task_classes().values():

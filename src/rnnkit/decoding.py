@@ -18,6 +18,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from .errors import option
+
 StepFn = Callable[[Tensor, Any], tuple[Tensor, Any, "Tensor | None"]]
 SelectFn = Callable[[Any, Tensor], Any]
 
@@ -40,11 +42,11 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
-            raise ValueError(f"SamplingConfig: temperature must be >= 0, got {self.temperature}")
+            raise ValueError(f"SamplingConfig: {option('temperature')} must be >= 0, got {self.temperature}")
         if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"SamplingConfig: top_k must be >= 1, got {self.top_k}")
+            raise ValueError(f"SamplingConfig: {option('top_k')} must be >= 1, got {self.top_k}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(f"SamplingConfig: top_p must be in (0, 1], got {self.top_p}")
+            raise ValueError(f"SamplingConfig: {option('top_p')} must be in (0, 1], got {self.top_p}")
 
 
 def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None = None) -> Tensor:

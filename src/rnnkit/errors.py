@@ -34,6 +34,18 @@ FLAGS: dict[str, str | None] = {
     "separator": None,
     "max_vocab": None,
     "min_freq": None,
+    "checkpoint_minutes": "--checkpoint-every",
+    "min_steps": None,
+    "progress_seconds": None,
+    "tbptt": None,
+    "log_every": None,
+    "max_steps": None,
+    "early_stopping": None,
+    "mode": None,
+    "dropout": None,
+    "embedding_dim": None,
+    "top_k": "--top-k",
+    "top_p": "--top-p",
 }
 
 

@@ -18,8 +18,13 @@ def _open_lines(path: str | Path, encoding: str) -> list[str]:
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     if path.suffix == ".gz":
-        with gzip.open(path, "rb") as fh:
-            raw = fh.read()
+        try:
+            with gzip.open(path, "rb") as fh:
+                raw = fh.read()
+        except (OSError, EOFError) as exc:  # not gzip at all, or cut short
+            raise ValueError(
+                f"{path}: not a complete gzip file ({exc or 'truncated'}); check or re-download it"
+            ) from None
     else:
         raw = path.read_bytes()
     try:
@@ -156,12 +161,16 @@ def _looks_like_csv(lines: list[str]) -> bool:
     return False
 
 
-def looks_like_label_lines(path: str | Path, encoding: str = "utf-8", *, sample: int = 200) -> bool:
+def looks_like_label_lines(
+    path: str | Path, encoding: str = "utf-8", *, sample: int = 200, prefixed_only: bool = False
+) -> bool:
     """Whether a text file holds ``label text`` lines (see :func:`read_label_lines`) rather than a CSV table.
 
     True if the first non-empty lines all start with ``__label__``; or if the file is not a CSV (no delimiter
     splits the first ``sample`` lines into equal columns) and every sampled line has a first token and more text,
     with few distinct first tokens (at most 20, and at most half the lines: labels repeat, words of prose do not).
+    The second rule needs at least 10 lines (two lines of prose share few first words too). With ``prefixed_only``
+    only the ``__label__`` rule applies (for text to classify, where a first word must never be taken for a label).
     Reads only the head of the file; ``encoding`` is accepted for symmetry, decoding is lenient here.
     """
     path = Path(path)
@@ -172,7 +181,7 @@ def looks_like_label_lines(path: str | Path, encoding: str = "utf-8", *, sample:
         return False
     if all(ln.startswith(FASTTEXT_PREFIX) for ln in lines):
         return True
-    if len(lines) < 2 or _looks_like_csv(lines):
+    if prefixed_only or len(lines) < 10 or _looks_like_csv(lines):
         return False
     split = [ln.split(maxsplit=1) for ln in lines]
     if any(len(parts) < 2 for parts in split):
@@ -196,10 +205,12 @@ def read_conll(
     token_column: int = 0,
     separator: str | None = None,
     encoding: str = "utf-8",
+    tags_required: bool = True,
 ) -> list[Sentence]:
     """CoNLL files: one token per line with n columns (tab- or space-separated: ``separator=None`` splits on any
     whitespace), a blank line between sentences, ``-DOCSTART-`` lines skipped. Every token line must have the
-    same number of columns as the first."""
+    same number of columns as the first. With ``tags_required`` (training, evaluation) a file of one column is an
+    error (its tokens would be read as their own tags); without it (tagging new text) the tags are the tokens."""
     sentences: list[Sentence] = []
     tokens: list[str] = []
     tags: list[str] = []
@@ -213,10 +224,16 @@ def read_conll(
         cols = line.rstrip("\n").split(separator) if separator else line.split()
         if cols[0] == "-DOCSTART-":
             continue
+        if width is None and len(cols) == 1 and tags_required:
+            raise ValueError(
+                f"{path}:{number}: one column (a token without a tag); training and evaluation need 'token ... tag' "
+                "lines (to tag plain tokens, use 'rnnkit predict')"
+            )
         width = width or len(cols)
         if len(cols) != width:
+            plural = "column" if width == 1 else "columns"
             raise ValueError(
-                f"{path}:{number}: expected {width} columns like the first token line, got {len(cols)}: "
+                f"{path}:{number}: expected {width} {plural} like the first token line, got {len(cols)}: "
                 f"{line.strip()!r}"
             )
         try:

@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..errors import option
+
 
 @dataclass
 class HeadConfig:
@@ -43,9 +45,11 @@ class HeadConfig:
             )
         if self.quantiles is not None:
             if not self.quantiles or not all(0 < q < 1 for q in self.quantiles):
-                raise ValueError(f"HeadConfig: quantiles must be in (0, 1), got {self.quantiles}")
+                raise ValueError(f"HeadConfig: {option('quantiles')} must be in (0, 1), got {self.quantiles}")
             if list(self.quantiles) != sorted(set(self.quantiles)):
-                raise ValueError(f"HeadConfig: quantiles must be increasing and distinct, got {self.quantiles}")
+                raise ValueError(
+                    f"HeadConfig: {option('quantiles')} must be increasing and distinct, got {self.quantiles}"
+                )
 
 
 def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:

@@ -65,6 +65,10 @@ class Inputs:
     text: bool = False
     column: str | None = None
     plot: Path | None = None
+    backtest: int | None = None  # forecast: rolling origins over the test part
+    retrain: bool = False  # forecast backtest: train afresh at each origin
+    run: Path | None = None  # the run directory evaluated (where a backtest writes its table and plot)
+    overwrite: bool = False  # files written into the run directory may replace earlier ones
 
 
 class Task:

@@ -73,6 +73,11 @@ class ClassifyConfig:
         )
     )
 
+    def __post_init__(self) -> None:
+        for name in ("max_length", "embedding_dim", "batch_size", "min_freq"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ClassifyConfig: {option(name)} must be >= 1, got {getattr(self, name)}")
+
 
 def read_examples(source: str | Path | list[str | Path], cfg: ClassifyConfig) -> tuple[list[str], list[str]]:
     """``(texts, labels)`` from a CSV/Parquet file (columns), from files with one text per line per class, or from
@@ -176,7 +181,9 @@ class Classifier(Task):
     @classmethod
     def sources(cls, given: dict[str, Any]) -> tuple[Any, Any, Any]:
         data, files = given.get("data"), given.get("files")
-        if (data is None) == (not files):
+        if data is not None and files:
+            raise ValueError("give --data or --files, not both")
+        if data is None and not files:
             raise ValueError("give --data (a CSV with text and label columns) or --files (one file per class)")
         return (data if data is not None else list(files)), given.get("dev"), given.get("test")
 
@@ -188,8 +195,15 @@ class Classifier(Task):
     def predict_inputs(self, inputs: Inputs) -> str:
         if inputs.data is None:
             raise ValueError("give --data with the texts to classify (CSV/Parquet column, or one text per line)")
-        texts = self.read_texts(inputs.data, inputs.column or self.cfg.text_column, self.cfg.encoding)
-        return self.prediction_table(texts).to_csv(index=False)
+        path, column = Path(inputs.data), inputs.column or self.cfg.text_column
+        if path.suffix.lower() in TABLES:  # keep the user's columns, so the answers join back to their rows
+            from ..data.timeseries import read_table
+
+            frame = read_table(path, encoding=self.cfg.encoding)
+            texts = self.read_texts(path, column, self.cfg.encoding)
+            table = self.prediction_table(texts).drop(columns="text")
+            return pd.concat([frame.reset_index(drop=True), table], axis=1).to_csv(index=False)
+        return self.prediction_table(self.read_texts(path, column, self.cfg.encoding)).to_csv(index=False)
 
     # ---- inference ---------------------------------------------------------------------------------------------
     def encode(self, texts: list[str]) -> list[list[int]]:
@@ -246,4 +260,6 @@ class Classifier(Task):
                     f"{option('column')})"
                 )
             return frame[column].astype(str).tolist()
+        if looks_like_label_lines(path, encoding, prefixed_only=True):  # classify the text, not its label
+            return read_label_lines(path, encoding)[0]
         return read_lines(path, encoding)

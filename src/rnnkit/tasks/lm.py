@@ -194,7 +194,9 @@ class LanguageModel(Task):
         ids = self.ids(prompt) or [self.vocab.bos]
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
         self.model.eval()
-        stream = self.model.stream(torch.tensor([ids], device=self.device), sampling, gen)
+        # the special tokens never occur in the text the model learned from, and print as nothing
+        specials = [self.vocab.pad, self.vocab.unk, self.vocab.bos, self.vocab.eos]
+        stream = self.model.stream(torch.tensor([ids], device=self.device), sampling, gen, banned=specials)
         return (int(t[0]) for t in itertools.islice(stream, length))
 
     def generate(

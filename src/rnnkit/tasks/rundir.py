@@ -39,25 +39,25 @@ class RunDirectory:
 
     def __enter__(self) -> RunDirectory:
         if D.is_main():
-            self._check()
+            if self.path.exists() and not self.path.is_dir():
+                raise ValueError(f"{option('out')} {self.path} is a file; give a directory for the run")
             self._existed = self.path.exists()
             self._before = {p.name for p in self.path.iterdir()} if self._existed else set()
             self.path.mkdir(parents=True, exist_ok=True)
-            self._lock = RunLock(self.path)
+            lock = RunLock(self.path)
+            lock.__enter__()  # first: a run in progress explains the state of the directory best
+            self._lock = lock  # (had that failed, the directory is another run's: nothing here to clean up)
             try:
-                self._lock.__enter__()
+                self._check()
             except BaseException:
-                self._lock = None
-                if not self._existed:
-                    shutil.rmtree(self.path, ignore_errors=True)
+                self.__exit__(None, None, None)
+                self._cleanup()
                 raise
         D.barrier()
         return self
 
     def _check(self) -> None:
         out = self.path
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"{option('out')} {out} is a file; give a directory for the run")
         taken = [p for p in self.parts if (out / p).exists()]
         if self.resume:
             if find_checkpoint(out / "checkpoint") is None:
@@ -87,10 +87,13 @@ class RunDirectory:
         if self._lock is not None:
             self._lock.__exit__(kind, exc, tb)
             self._lock = None
-        if kind is None or issubclass(kind, KeyboardInterrupt) or not D.is_main():
-            return
+        if kind is not None and D.is_main():
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        """Remove what this run created, unless it got far enough to be resumed (a checkpoint of its own)."""
         if "checkpoint" not in self._before and find_checkpoint(self.path / "checkpoint") is not None:
-            return  # training got far enough to be resumable: keep it
+            return
         if not self._existed:
             shutil.rmtree(self.path, ignore_errors=True)
             return
@@ -114,9 +117,14 @@ def model_dir(path: str | Path) -> Path:
     """The predictor directory of ``path``: a run directory (``path/model``) or a model directory itself."""
     path = Path(path)
     for candidate in (path / "model", path):
-        found = find_checkpoint(candidate)  # also the previous copy if a crash interrupted its replacement
+        found = find_checkpoint(candidate.absolute())  # also the previous copy if a crash interrupted a replacement
         if found is not None and (found / WEIGHTS).is_file():
             return found
     if not path.exists():
         raise ValueError(f"{path} does not exist; expected a run directory made by 'rnnkit train'")
+    if find_checkpoint((path / "checkpoint").absolute()) is not None:
+        raise ValueError(
+            f"{path} holds an unfinished training (a checkpoint, no model yet); finish it with the same "
+            f"'rnnkit train' command plus {option('resume')}"
+        )
     raise ValueError(f"{path} holds no trained model (expected {path}/model/{WEIGHTS}); train one with 'rnnkit train'")

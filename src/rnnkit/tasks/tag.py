@@ -60,10 +60,15 @@ class TagConfig:
     )
 
 
-def read_sentences(path: str | Path, cfg: TagConfig) -> list[Sentence]:
+def read_sentences(path: str | Path, cfg: TagConfig, *, tags_required: bool = True) -> list[Sentence]:
     """CoNLL sentences with the token and tag columns of ``cfg``."""
     return read_conll(
-        path, tag_column=cfg.tag_column, token_column=cfg.token_column, separator=cfg.separator, encoding=cfg.encoding
+        path,
+        tag_column=cfg.tag_column,
+        token_column=cfg.token_column,
+        separator=cfg.separator,
+        encoding=cfg.encoding,
+        tags_required=tags_required,
     )
 
 
@@ -193,7 +198,7 @@ class Tagger(Task):
         whitespace-tokenised sentence per line). Plain text read as CoNLL fails with a hint to say so."""
         if fmt == "conll":
             try:
-                sentences = read_sentences(path, self.cfg)
+                sentences = read_sentences(path, self.cfg, tags_required=False)
             except ValueError as exc:
                 raise ValueError(
                     f"{exc}; if the file is plain text (one sentence per line), pass {option('text')}"

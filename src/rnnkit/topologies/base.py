@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ..cells import CellInit
+from ..errors import option
 from ..recurrent import Recurrent
 
 
@@ -38,6 +39,19 @@ class RNNConfig:
     orthogonal: bool = False
     chrono: int | None = None
     cell_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RNNConfig: {option(name)} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"RNNConfig: {option('dropout')} must be in [0, 1), got {self.dropout}")
+        from ..cells import cell_class
+
+        try:
+            cell_class(self.cell)
+        except ValueError as exc:
+            raise ValueError(f"RNNConfig: {exc} ({option('cell')})") from None
 
     def build(self, input_size: int) -> Recurrent:
         init = CellInit(self.forget_bias, self.orthogonal, self.chrono)

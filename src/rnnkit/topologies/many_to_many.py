@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -150,14 +150,22 @@ class ManyToMany(nn.Module):
 
     @torch.no_grad()
     def stream(
-        self, prompt: Tensor, sampling: SamplingConfig | None = None, generator: torch.Generator | None = None
+        self,
+        prompt: Tensor,
+        sampling: SamplingConfig | None = None,
+        generator: torch.Generator | None = None,
+        banned: Sequence[int] = (),
     ) -> Iterator[Tensor]:
         """Continue each prompt ``(B, T0)`` forever, one drawn token ``(B,)`` per iteration, in O(1) per token
-        (take as many as needed: ``itertools.islice``). Draws the same tokens as :meth:`generate`."""
+        (take as many as needed: ``itertools.islice``); ``banned`` tokens (padding, markers) are never drawn.
+        Without ``banned``, draws the same tokens as :meth:`generate`."""
         state, last = self._prime(prompt, None)
         sampling = sampling or SamplingConfig()
+        ban = torch.as_tensor(list(banned), dtype=torch.long, device=prompt.device)
         while True:
             logits, state, _ = self.decode_step(last, state)
+            if len(ban):
+                logits = logits.index_fill(-1, ban, float("-inf"))
             last = sample_next(logits, sampling, generator)
             yield last
 

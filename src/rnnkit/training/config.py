@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+
+from ..errors import option
 
 __all__ = ["TrainerConfig", "parse_every"]
 
@@ -74,24 +77,29 @@ class TrainerConfig:
         return self.epochs if self.epochs is not None else self.max_epochs
 
     def __post_init__(self) -> None:
+        def bad(name: str, rule: str, value: object) -> ValueError:
+            return ValueError(f"TrainerConfig: {option(name)} must be {rule}, got {value}")
+
         if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"TrainerConfig: epochs must be >= 1, got {self.epochs}")
-        if self.max_epochs < 1 or self.min_steps < 0:
-            raise ValueError(
-                f"TrainerConfig: max_epochs must be >= 1 and min_steps >= 0, got {self.max_epochs}, {self.min_steps}"
-            )
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise ValueError(f"TrainerConfig: time_budget must be > 0 minutes, got {self.time_budget}")
-        if self.lr <= 0:
-            raise ValueError(f"TrainerConfig: lr must be > 0, got {self.lr}")
-        for name in ("tbptt", "checkpoint_every", "log_every"):
+            raise bad("epochs", ">= 1", self.epochs)
+        if self.max_epochs < 1:
+            raise bad("max_epochs", ">= 1", self.max_epochs)
+        if self.min_steps < 0:
+            raise bad("min_steps", ">= 0", self.min_steps)
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise bad("time_budget", "> 0 minutes", self.time_budget)
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise bad("lr", "a positive number", self.lr)
+        for name in ("tbptt", "checkpoint_every", "log_every", "max_steps", "early_stopping"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"TrainerConfig: {name} must be >= 1, got {value}")
-        if self.checkpoint_minutes is not None and self.checkpoint_minutes <= 0:
-            raise ValueError(f"TrainerConfig: checkpoint_minutes must be > 0, got {self.checkpoint_minutes}")
+                raise bad(name, ">= 1", value)
+        if self.checkpoint_minutes is not None and not self.checkpoint_minutes > 0:
+            raise bad("checkpoint_minutes", "> 0", self.checkpoint_minutes)
         if self.progress_seconds < 0:
-            raise ValueError(f"TrainerConfig: progress_seconds must be >= 0, got {self.progress_seconds}")
+            raise bad("progress_seconds", ">= 0", self.progress_seconds)
+        if self.mode not in ("min", "max"):
+            raise bad("mode", "'min' or 'max'", repr(self.mode))
 
 
 _EVERY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?")

@@ -255,14 +255,20 @@ class Trainer:
             self.log = MetricsLog(self._metrics_path())
         self._stop = False
         self._session_start, self._session_base = _clock(), self.state.seconds
-        previous = signal.getsignal(signal.SIGINT)
-        if self.dist.is_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, lambda *_: self.stop())  # Ctrl-C: finish the batch, checkpoint, stop
+        # Ctrl-C and SIGTERM (a scheduler's or `kill`'s request): finish the batch, checkpoint, stop; only where the
+        # process still has the default handlers (a caller with its own keeps them)
+        defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+        previous = {sig: signal.getsignal(sig) for sig in defaults}
+        if self.dist.is_main:
+            for sig, default in defaults.items():
+                if previous[sig] is default:
+                    signal.signal(sig, lambda *_: self.stop())
         try:
             self._loop(train, val, resume)
         finally:
-            if signal.getsignal(signal.SIGINT) is not previous:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                if signal.getsignal(sig) is not handler:
+                    signal.signal(sig, handler)
             self.log.flush()
         return self.state
 
@@ -270,6 +276,10 @@ class Trainer:
         cfg, st = self.cfg, self.state
         rng, self._pending_rng = (self._pending_rng if resumed else None), None
         progress = self._progress(train)
+        try:
+            per_epoch: int | None = len(train)  # type: ignore[arg-type]
+        except TypeError:
+            per_epoch = None
         self._last_save = _clock()
         try:
             while st.epoch < cfg.epoch_limit and not self._done():
@@ -300,14 +310,16 @@ class Trainer:
                         cb.on_step_end(self, st.step, loss)
                     row = {
                         "step": st.step,
-                        "epoch": st.epoch,
+                        "epoch": st.epoch + 1,  # counted from 1, as the evaluation rows are
                         "train_loss": loss,
                         "lr": self.optimizer.param_groups[0]["lr"],
                         "items_per_s": seen / max(time.perf_counter() - tic, 1e-9),
                     }
                     if progress is not None:
                         progress.update(row)
-                    if st.step % cfg.log_every == 0:  # not on a stop: the log must not depend on interruptions
+                    # every log_every steps and at each epoch's last batch (so even a short run has a curve); never
+                    # on a stop: the log must not depend on interruptions
+                    if st.step % cfg.log_every == 0 or st.batch_in_epoch == per_epoch:
                         self._log(row)
                     if cfg.eval_every and val is not None and st.step % cfg.eval_every == 0:
                         self._evaluate_and_log(val, progress)
@@ -370,7 +382,8 @@ class Trainer:
         seed_loaders(self._val_loaders, self._data_seed, 0, salt=2)  # every evaluation sees the same order
         metrics = self.evaluate(val)
         self._after_eval(metrics)
-        row = {"step": self.state.step, "epoch": self.state.epoch, **metrics}
+        st = self.state
+        row = {"step": st.step, "epoch": st.epoch + (1 if st.batch_in_epoch else 0), **metrics}
         self._log(row)
         if progress is not None:
             progress.evaluated(row)
