@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -185,6 +186,48 @@ def load_test(url: str, streams: int, concurrency: int, clients: int, warmup: fl
     }
 
 
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"token": "a", "top": 1}'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v1/streams/s" .. ((n * 7919 + math.random(0, 999)) % STREAMS) .. "/observe")
+end
+"""
+
+
+def wrk_test(url: str, streams: int, concurrency: int, seconds: float, folder: Path) -> dict[str, float]:
+    """The same load from wrk (C, one thread): how fast the server is when the client costs little CPU."""
+    script = folder / "observe.lua"
+    script.write_text(WRK_SCRIPT.replace("STREAMS", str(streams)))
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+    def ms(label: str) -> float:
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0] == label:
+                value = parts[1]
+                suffix = value.lstrip("0123456789.")
+                return float(value[: len(value) - len(suffix)]) * unit[suffix]
+        return float("nan")
+
+    rps = next(float(x.split()[1]) for x in out.splitlines() if x.startswith("Requests/sec:"))
+    bad = [int(x.split()[-1]) for x in out.splitlines() if x.strip().startswith("Non-2xx")]
+    metrics = httpx.get(f"{url}/metrics").text
+    count = _metric(metrics, "rnnkit_batch_seconds_count")
+    return {
+        "throughput": rps,
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
+        "errors": bad[0] if bad else 0,
+        "mean_batch": _metric(metrics, "rnnkit_batch_size_sum") / count if count else 0.0,
+    }
+
+
 def _metric(text: str, name: str) -> float:
     for line in text.splitlines():
         if line.startswith(name + " "):
@@ -207,6 +250,8 @@ def main() -> None:
     args = ap.parse_args()
     modes = {"unbatched": (1, 0.0), "batched": (args.max_batch, args.max_wait_ms)}
     runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    wrk_runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    use_wrk = shutil.which("wrk") is not None
     with tempfile.TemporaryDirectory() as tmp:
         run = make_run(Path(tmp) / "lm", args.hidden)
         step = in_process(run, args.streams)
@@ -230,6 +275,19 @@ def main() -> None:
                     proc.terminate()
                     proc.wait()
                 runs[mode].append(res)
+                if use_wrk:  # the same server, now loaded by wrk
+                    proc, url = start_server(run, store.replace(".db", "-wrk.db"), max_batch, wait)
+                    try:
+                        w = wrk_test(url, args.streams, args.concurrency, args.seconds, Path(tmp))
+                    finally:
+                        proc.terminate()
+                        proc.wait()
+                    wrk_runs[mode].append(w)
+                    print(
+                        f"  repeat {r + 1} {mode:9s} (wrk): {w['throughput']:7.0f} obs/s, p50 {w['p50_ms']:6.1f} ms, "
+                        f"p99 {w['p99_ms']:6.1f} ms, mean batch {w['mean_batch']:.1f}, non-2xx {w['errors']}",
+                        flush=True,
+                    )
                 print(
                     f"  repeat {r + 1} {mode:9s}: {res['throughput']:7.0f} obs/s, p50 {res['p50_ms']:6.1f} ms, "
                     f"p99 {res['p99_ms']:6.1f} ms, mean batch {res['mean_batch']:.1f} "
@@ -246,6 +304,13 @@ def main() -> None:
         x = med[m]
         print(f"  {m:9s}: {x['throughput']:7.0f} obs/s, p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms")
     print(f"  batched / unbatched throughput: {speedup:.1f}x")
+    if use_wrk:
+        wmed = {m: {k: statistics.median(x[k] for x in wrk_runs[m]) for k in wrk_runs[m][0]} for m in modes}
+        for m in modes:
+            x = wmed[m]
+            print(f"  {m:9s} (wrk): {x['throughput']:7.0f} obs/s, p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms")
+        ratio = wmed["batched"]["throughput"] / wmed["unbatched"]["throughput"]
+        print(f"  batched / unbatched throughput (wrk): {ratio:.1f}x")
     asgi_med = {m: statistics.median(asgi[m]) for m in modes}
     print(
         "  in process (ASGI, no sockets, client in the same process): "
@@ -264,6 +329,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__},
         "in_process": step,
         "asgi_in_process": asgi,
+        "wrk_runs": wrk_runs,
+        "wrk_medians": wmed if use_wrk else None,
         "runs": runs,
         "medians": med,
         "speedup": speedup,
