@@ -180,11 +180,14 @@ def test_hints_name_the_option_in_the_callers_words(tmp_path):
     with cli_style(), pytest.raises(ValueError, match=r"pass the file's encoding, e\.g\. --encoding latin-1"):
         read_table(tmp_path / "l1.csv")
 
+    # the val part of 4 rows cannot hold a horizon of 5: the hint names a value that fits (checked below)
     short = SeriesConfig(target="y", timestep=5, horizon=5, train=0.5, val=0.1)
-    with pytest.raises(ValueError, match=r"use a smaller timestep or horizon, or a larger val part"):
-        prepare_series(frame(), short).windows("val")
-    with cli_style(), pytest.raises(ValueError, match=r"use a smaller --timestep or --horizon, or a larger --val part"):
-        prepare_series(frame(), short).windows("val")
+    with pytest.raises(ValueError, match=r"the val part \(4 rows\) is too short .* use val=5 or more, or val=0"):
+        prepare_series(frame(), short)
+    with cli_style(), pytest.raises(ValueError, match=r"use --val 5 or more, or --val 0 for none"):
+        prepare_series(frame(), short)
+    fits = SeriesConfig(target="y", timestep=5, horizon=5, train=0.5, val=5)
+    assert len(prepare_series(frame(), fits).windows("val")) == 1
     with cli_style(), pytest.raises(ValueError, match=r"no window fits; use a smaller --timestep or --horizon"):
         prepare_series(frame(), SeriesConfig(target="y", timestep=30, horizon=20))
     with cli_style(), pytest.raises(ValueError, match=r"'scaler' in a --config file must be 'standard', 'minmax'"):

@@ -2,23 +2,33 @@
 
 A window reads ``timestep`` past steps (targets, past-observed covariates, known-future covariates) and predicts
 the next ``horizon`` steps of the targets; known-future covariates are also given for those horizon steps.
-Scalers are fitted on the training rows only, per column, and missing values in each part are filled from rows up
-to that part's end only, so nothing about validation or test leaks into training (nor test into validation).
+Scalers are fitted on each series' training rows only, per column, and missing values in each part are filled from
+rows up to that part's end only, so nothing about validation or test leaks into training (nor test into
+validation). A long-format table (``series_id``) holds many series; each is split and scaled on its own, and a
+series too short for one window per part is skipped and named.
+
+The pieces live in their own modules and are importable from here: :mod:`.series_config` (SeriesConfig),
+:mod:`.tables` (reading), :mod:`.encoding` (columns, time order, calendar, scaling), :mod:`.missing`,
+:mod:`.scaling`, :mod:`.splits` (split and default lookback), :mod:`.frequency` (season), :mod:`.panel` (many
+series, static covariates) and :mod:`.windows`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import option
+from .encoding import _check_scaled, encode, numeric_columns, parse_times
+from .frequency import infer_offset, infer_season, irregular_step
 from .missing import _check_finite, _check_has_values, handle_missing
+from .panel import StaticEncoder, split_series, static_rows
 from .scaling import Scaler, load_scaler, save_scaler
-from .splits import _borders
-from .tables import _CSV_SOURCE, _as_number, read_table
+from .series_config import CALENDAR, SeriesConfig
+from .splits import _borders, auto_timestep, plan_split
+from .tables import read_table
 from .windows import SeriesData, WindowDataset
 
 __all__ = [
@@ -26,190 +36,122 @@ __all__ = [
     "Scaler",
     "SeriesConfig",
     "SeriesData",
+    "StaticEncoder",
     "WindowDataset",
     "encode",
     "handle_missing",
+    "infer_offset",
+    "infer_season",
     "load_scaler",
     "parse_times",
     "prepare_series",
     "read_table",
     "save_scaler",
 ]
-CALENDAR = ("hour", "dayofweek", "day", "month", "dayofyear")
-_PERIODS = {"hour": 24, "dayofweek": 7, "day": 31, "month": 12, "dayofyear": 366}
-
-
-@dataclass
-class SeriesConfig:
-    """How a table becomes forecasting windows.
-
-    Attributes:
-        target: the column(s) to forecast.
-        time_column: a date/time column to parse and sort by (checked for duplicates); ``None`` keeps row order.
-        past_covariates: columns observed up to the forecast time only (e.g. other sensors).
-        future_covariates: columns known ahead (e.g. a holiday flag); given for the horizon steps too.
-        calendar: calendar features derived from ``time_column`` and used as future covariates, each encoded as
-            sin/cos: any of ``hour``, ``dayofweek``, ``day``, ``month``, ``dayofyear``.
-        timestep: lookback, the number of past steps a window reads.
-        horizon: steps predicted.
-        stride: steps between window starts.
-        train, val, test: the chronological split, as fractions (< 1) or row counts (>= 1); ``test`` None means
-            "the rest".
-        scaler: ``standard``, ``minmax`` or ``none``; fitted on the training rows, per column.
-        missing: ``error`` (default: name the column and the rows), ``interpolate`` (linear) or ``ffill``; each
-            part is filled from its own and earlier rows only (see :func:`handle_missing`).
-    """
-
-    target: list[str] = field(default_factory=list)
-    time_column: str | None = None
-    past_covariates: list[str] = field(default_factory=list)
-    future_covariates: list[str] = field(default_factory=list)
-    calendar: list[str] = field(default_factory=list)
-    timestep: int = 48
-    horizon: int = 1
-    stride: int = 1
-    train: float = 0.7
-    val: float = 0.1
-    test: float | None = None
-    scaler: str = "standard"
-    missing: str = "error"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.target, str):
-            self.target = [self.target]
-        if not self.target:
-            raise ValueError(f"SeriesConfig: name at least one target column with {option('target')}")
-        if self.timestep < 1 or self.horizon < 1 or self.stride < 1:
-            raise ValueError(
-                f"SeriesConfig: {option('timestep')}, {option('horizon')} and {option('stride')} must be >= 1, "
-                f"got {self.timestep}, {self.horizon}, {self.stride}"
-            )
-        if self.scaler not in ("standard", "minmax", "none"):
-            raise ValueError(
-                f"SeriesConfig: {option('scaler')} must be 'standard', 'minmax' or 'none', got {self.scaler!r}"
-            )
-        if self.missing not in ("error", "interpolate", "ffill"):
-            raise ValueError(
-                f"SeriesConfig: {option('missing')} must be 'error', 'interpolate' or 'ffill', got {self.missing!r}"
-            )
-        bad = [c for c in self.calendar if c not in CALENDAR]
-        if bad:
-            raise ValueError(f"SeriesConfig: unknown calendar feature(s) {bad}; expected some of {list(CALENDAR)}")
-        if self.calendar and self.time_column is None:
-            raise ValueError(f"SeriesConfig: calendar features need a time column; set {option('time_column')}")
-
-
-def _check_columns(frame: pd.DataFrame, cfg: SeriesConfig) -> pd.DataFrame:
-    """The frame with the target and covariate columns as numbers; unknown or non-numeric columns are errors."""
-    wanted = [*cfg.target, *cfg.past_covariates, *cfg.future_covariates] + (
-        [cfg.time_column] if cfg.time_column else []
-    )
-    unknown = [c for c in wanted if c not in frame.columns]
-    if unknown:
-        raise ValueError(f"unknown column(s) {unknown}; the table has {list(frame.columns)}")
-    numeric = list(dict.fromkeys([*cfg.target, *cfg.past_covariates, *cfg.future_covariates]))
-    converted = {col: _as_number(frame, col) for col in numeric}
-    changed = {col: values for col, values in converted.items() if values is not frame[col]}
-    return frame.assign(**changed) if changed else frame
-
-
-def _calendar(times: pd.Series, names: list[str]) -> pd.DataFrame:
-    out = {}
-    for name in names:
-        value = getattr(times.dt, name).to_numpy(dtype=np.float64)
-        angle = 2 * np.pi * value / _PERIODS[name]
-        out[f"{name}_sin"], out[f"{name}_cos"] = np.sin(angle), np.cos(angle)
-    return pd.DataFrame(out, index=times.index)
-
-
-def parse_times(frame: pd.DataFrame, cfg: SeriesConfig) -> pd.DataFrame:
-    """Check the columns (targets and covariates become numbers), parse and sort by the time column (duplicates
-    are an error)."""
-    frame = _check_columns(frame, cfg)
-    if not cfg.time_column:
-        return frame.reset_index(drop=True)
-    try:
-        parsed = pd.to_datetime(frame[cfg.time_column])
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"time column {cfg.time_column!r} could not be parsed as dates ({exc})") from None
-    if parsed.duplicated().any():
-        dup = parsed[parsed.duplicated()].iloc[0]
-        raise ValueError(f"time column {cfg.time_column!r} has duplicate timestamps (first: {dup})")
-    if not parsed.is_monotonic_increasing:
-        frame = frame.copy()
-        frame.attrs.pop(_CSV_SOURCE, None)  # sorting moves rows away from their file lines
-    return frame.assign(**{cfg.time_column: parsed}).sort_values(cfg.time_column).reset_index(drop=True)
-
-
-def encode(frame: pd.DataFrame, cfg: SeriesConfig, scaler: Scaler) -> tuple[np.ndarray, list[str], list[str]]:
-    """Scaled model inputs ``(N, F)`` (targets first), their column names, and the known-future column names."""
-    numeric = list(dict.fromkeys([*cfg.target, *cfg.past_covariates, *cfg.future_covariates]))
-    calendar_cols: list[str] = []
-    if cfg.calendar and cfg.time_column:
-        calendar = _calendar(frame[cfg.time_column], cfg.calendar)
-        clash = [c for c in calendar.columns if c in frame.columns]
-        if clash:
-            raise ValueError(f"calendar feature column(s) {clash} clash with columns of the table; rename those")
-        frame = pd.concat([frame, calendar], axis=1)
-        calendar_cols = list(calendar.columns)
-    future_cols = [*cfg.future_covariates, *calendar_cols]
-    input_cols = list(dict.fromkeys([*cfg.target, *cfg.past_covariates, *future_cols]))
-    table = frame[input_cols].to_numpy(dtype=np.float64).copy()
-    for j, col in enumerate(input_cols):
-        if col in numeric:
-            table[:, j] = scaler.transform(table[:, j : j + 1], [col])[:, 0]
-    return table, input_cols, future_cols
 
 
 def prepare_series(
-    source: str | Path | pd.DataFrame, cfg: SeriesConfig, *, scaler: Scaler | None = None, encoding: str = "utf-8"
+    source: str | Path | pd.DataFrame,
+    cfg: SeriesConfig,
+    *,
+    scaler: Scaler | dict[str, Scaler] | None = None,
+    encoding: str = "utf-8",
+    season: int | None = None,
+    static: StaticEncoder | None = None,
 ) -> SeriesData:
-    """Read, check, order, split, fill and scale a series. Pass a fitted ``scaler`` to reuse it (evaluation).
+    """Read, check, order, split, fill and scale a table of one series or (with ``cfg.series_id``) many.
+
+    Pass fitted scalers (one, or one per series id) and a fitted static encoder to reuse them (evaluation); a
+    series without a scaler gets one fitted on its own training rows. ``season`` (None: inferred from the time
+    column) sets the default lookback when ``cfg.timestep`` is None; the result's ``cfg`` holds the lookback used.
 
     Missing values are filled per part (train, then val, then test) from rows up to that part's end only, and the
     scaler is fitted on the filled training rows, so neither sees later rows (see :func:`handle_missing`).
     A column with no values (in the training rows) or with non-finite values is an error naming it.
     """
     frame = parse_times(read_table(source, encoding=encoding), cfg)
-    numeric = list(dict.fromkeys([*cfg.target, *cfg.past_covariates, *cfg.future_covariates]))
-    if len(frame) < cfg.timestep + cfg.horizon:
-        raise ValueError(
-            f"the series has {len(frame)} rows, fewer than timestep + horizon = {cfg.timestep + cfg.horizon}: "
-            f"no window fits; use a smaller {option('timestep')} or {option('horizon')}"
-        )
-    borders = _borders(len(frame), cfg)
-    # before the policy: an empty column is not a "missing values" problem, and ffill/interpolate cannot fix it
-    _check_has_values(frame, numeric, borders[0])
-    frame = handle_missing(frame, numeric, cfg.missing, borders=borders)
-    _check_finite(frame, numeric)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_scaled, by column
-        if scaler is None:
-            scaler = Scaler.fit(cfg.scaler, frame.loc[: borders[0] - 1, numeric])
-        table, input_cols, future_cols = encode(frame, cfg, scaler)
-    _check_scaled(frame, table, input_cols, numeric, scaler)
-    future = table[:, [input_cols.index(c) for c in future_cols]]
-    targets = table[:, [input_cols.index(c) for c in cfg.target]]
-    times = frame[cfg.time_column] if cfg.time_column else None
-    return SeriesData(cfg, table, future, targets, times, borders, scaler, input_cols, future_cols)
-
-
-def _check_scaled(
-    frame: pd.DataFrame, table: np.ndarray, input_cols: list[str], numeric: list[str], scaler: Scaler
-) -> None:
-    """Finite raw values can still scale to inf/NaN (a mean that overflows float64, a reused scaler that is not
-    finite): name the column here rather than let training report a NaN loss."""
-    bad = ~np.isfinite(table)
-    if not bad.any():
-        return
-    j = int(np.flatnonzero(bad.any(0))[0])
-    i = int(np.flatnonzero(bad[:, j])[0])
-    col = input_cols[j]
-    fit = ""
-    if col in numeric and col in scaler.columns:
-        k = scaler.columns.index(col)
-        fit = f"; the {scaler.kind} scaler has shift {scaler.shift[k]:g}, scale {scaler.scale[k]:g}"
-    raw = frame[col].iloc[i] if col in frame.columns else "?"
-    raise ValueError(
-        f"column {col!r} is not finite after scaling (row {i}: {raw} became {table[i, j]}){fit}; its values are "
-        "too large for float64 arithmetic: rescale the column (e.g. divide by a power of ten)"
+    groups = [(name, part.reset_index(drop=True)) for name, part in split_series(frame, cfg)]
+    if cfg.time_column and cfg.series_id is None:
+        why = irregular_step(frame[cfg.time_column])
+        if why is not None:
+            raise ValueError(f"time column {cfg.time_column!r} has an irregular frequency: {why}")
+    if season is None:
+        longest = max(groups, key=lambda g: len(g[1]))[1]
+        season = infer_season(longest[cfg.time_column]) if cfg.time_column else 1
+    cfg = _resolve_timestep(cfg, [len(part) for _, part in groups], season)
+    kept, skipped = [], {}
+    for name, part in groups:
+        borders, why = plan_split(len(part), cfg, name)
+        if borders is not None:
+            kept.append((name, part, borders))
+        elif cfg.series_id is None:
+            raise ValueError(why)
+        else:
+            skipped[name] = why
+    if not kept:
+        raise ValueError(f"no series holds one window per part; {next(iter(skipped.values()))}")
+    if cfg.static and static is None:
+        static = StaticEncoder.fit(static_rows([(n, p) for n, p, _ in kept], cfg.static), cfg.static)
+    statics = static_rows([(n, p) for n, p, _ in kept], cfg.static) if cfg.static else None
+    pieces = [_one(name, part, b, cfg, scaler, static, statics, i) for i, (name, part, b) in enumerate(kept)]
+    values = np.concatenate([p[0] for p in pieces])
+    input_cols, future_cols = pieces[0][2], pieces[0][3]
+    offsets = np.cumsum([0] + [len(p[0]) for p in pieces[:-1]])
+    parts = np.asarray([[o, o + b[0], o + b[1], o + b[2]] for o, (_, _, b) in zip(offsets, kept)], dtype=np.int64)
+    times = pd.concat([p[4] for p in pieces], ignore_index=True) if cfg.time_column else None
+    return SeriesData(
+        cfg,
+        values,
+        values[:, [input_cols.index(c) for c in future_cols]],
+        values[:, [input_cols.index(c) for c in cfg.target]],
+        times,
+        parts,
+        [p[1] for p in pieces],
+        input_cols,
+        future_cols,
+        ids=[name for name, _, _ in kept],
+        season=season,
+        skipped=skipped,
+        static=static,
     )
+
+
+def _resolve_timestep(cfg: SeriesConfig, lengths: list[int], season: int) -> SeriesConfig:
+    """``cfg`` with a concrete lookback: the given one, or the default for the series (for many series, the
+    default of a short one, the 25th percentile, so that most series fit)."""
+    if cfg.timestep is not None:
+        return cfg
+    choices = sorted(auto_timestep(_borders(n, cfg)[0], cfg.horizon, season) for n in lengths if n > cfg.horizon)
+    if not choices:
+        raise ValueError(f"the series are too short: {max(lengths)} rows at most, for a horizon of {cfg.horizon} steps")
+    return replace(cfg, timestep=max(1, choices[(len(choices) - 1) // 4]))
+
+
+def _one(
+    name: str,
+    frame: pd.DataFrame,
+    borders: tuple[int, int, int],
+    cfg: SeriesConfig,
+    scaler: Scaler | dict[str, Scaler] | None,
+    static: StaticEncoder | None,
+    statics: pd.DataFrame | None,
+    i: int,
+) -> tuple[np.ndarray, Scaler, list[str], list[str], pd.Series | None]:
+    """One series: fill, scale and encode; ``(table, scaler, input columns, future columns, times)``."""
+    numeric = numeric_columns(cfg)
+    where = f"series {name!r}: " if name else ""
+    try:
+        # before the policy: an empty column is not a "missing values" problem, and ffill/interpolate cannot fix it
+        _check_has_values(frame, numeric, borders[0])
+        frame = handle_missing(frame, numeric, cfg.missing, borders=borders)
+        _check_finite(frame, numeric)
+    except ValueError as exc:
+        raise ValueError(f"{where}{exc}") from None
+    fitted = scaler.get(name) if isinstance(scaler, dict) else scaler
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _check_scaled, by column
+        if fitted is None:
+            fitted = Scaler.fit(cfg.scaler, frame.loc[: borders[0] - 1, numeric])
+        row = static.transform(statics.iloc[i]) if static is not None and statics is not None else None
+        table, input_cols, future_cols = encode(frame, cfg, fitted, row, static.names if static else None)
+    _check_scaled(frame, table, input_cols, numeric, fitted)
+    return table, fitted, input_cols, future_cols, frame[cfg.time_column] if cfg.time_column else None
