@@ -1,15 +1,19 @@
-"""Forecasting: a many-to-one RNN reads ``timestep`` past steps and predicts the next ``horizon`` steps.
+"""Forecasting: a linear forecast plus a recurrent correction reads ``timestep`` past steps and predicts the next
+``horizon`` steps, of one series or (``--series-id``) of many series with one global model.
 
 Metrics are computed in the data's own units (MAE, RMSE, MSE, sMAPE, MASE) and, for comparison with published
-tables, as MSE/MAE on the scaled data; the seasonal-naive forecast (repeat the last season) is scored beside.
-With quantiles the model also gives a prediction interval, scored by the pinball loss and its coverage.
+tables, as MSE/MAE on the scaled data; seasonal naive (repeat the last season) and a linear model (DLinear-style,
+fitted on the same training windows) are scored beside it. With quantiles the model also gives a prediction
+interval (its quantiles never cross), scored by the pinball loss and its coverage. ``backtest`` scores rolling
+origins over the test part (see :mod:`.forecast_backtest`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -17,10 +21,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from ..data.frequency import infer_offset, infer_season
 from ..data.timeseries import (
     Scaler,
     SeriesConfig,
     SeriesData,
+    StaticEncoder,
     WindowDataset,
     encode,
     handle_missing,
@@ -28,18 +34,18 @@ from ..data.timeseries import (
     prepare_series,
     read_table,
 )
-from ..layers.heads import HeadConfig
-from ..layers.inputs import InputConfig
-from ..metrics import forecast_metrics, quantile_loss, seasonal_naive
+from ..errors import option
 from ..topologies.base import RNNConfig
-from ..topologies.many_to_one import ManyToOne, ManyToOneConfig
 from ..training import distributed as D
 from ..training.distributed import unwrap
 from ..training.trainer import TrainerConfig
+from . import forecast_plots, forecast_report
 from .base import Inputs, Splits, Task
 from .flags import Flag, parse_floats
+from .forecast_linear import fit_linear
+from .forecast_model import LINEAR, ForecastNet
 
-_SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "M": 12, "MS": 12, "ME": 12, "Q": 4, "QS": 4, "QE": 4}
+__all__ = ["ForecastConfig", "ForecastNet", "Forecaster", "infer_offset", "infer_season"]
 
 
 @dataclass
@@ -52,9 +58,14 @@ class ForecastConfig:
         quantiles: also predict these quantiles (a prediction interval); None for a point forecast (MSE).
         relative: feed and predict the targets relative to the last observed value of each window, so the model
             forecasts changes and can follow trends beyond the training range.
-        season: seasonal period for the seasonal-naive baseline and MASE; None infers it from the time column
-            (hourly 24, daily 7, weekly 52, monthly 12, quarterly 4; else 1).
-        batch_size: windows per training step.
+        linear: the linear part of the model (DLinear-style, fitted in closed form before training): ``tuned``
+            (trained further with the recurrent part), ``frozen`` (kept as fitted) or ``none`` (recurrent only).
+        patch: the recurrent part reads the window in segments of this many steps, one segment (``patch`` times
+            the features) per recurrent step: a long lookback in few steps (as SegRNN); 1 reads every step.
+        season: seasonal period for the seasonal-naive baseline, MASE and the default lookback; None infers it
+            from the time column (hourly 24, daily 7, weekly 52, monthly 12, quarterly 4; else 1).
+        batch_size: windows per training step; None: 64, or fewer so that an epoch has at least 4 steps
+            (at least 8 windows per step).
         encoding: text encoding of CSV input.
         trainer: optimisation options.
     """
@@ -63,8 +74,10 @@ class ForecastConfig:
     rnn: RNNConfig = field(default_factory=lambda: RNNConfig(cell="lstm", hidden_size=64))
     quantiles: tuple[float, ...] | None = (0.1, 0.5, 0.9)
     relative: bool = True
+    linear: str = "tuned"
+    patch: int = 1
     season: int | None = None
-    batch_size: int = 64
+    batch_size: int | None = None
     encoding: str = "utf-8"
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(
@@ -72,54 +85,18 @@ class ForecastConfig:
         )
     )
 
-
-class ForecastNet(nn.Module):
-    """``x (B, timestep, F)`` and known-future covariates ``f (B, horizon, F_f)`` -> ``(B, horizon, n[, Q])``."""
-
-    def __init__(self, cfg: ForecastConfig, n_inputs: int, n_future: int) -> None:
-        super().__init__()
-        H, n = cfg.series.horizon, len(cfg.series.target)
-        head = HeadConfig(kind="regression", horizon=H, output_size=n, quantiles=cfg.quantiles)
-        self.net = ManyToOne(ManyToOneConfig(InputConfig(input_size=n_inputs), cfg.rnn, "last", head, H * n_future))
-        self.n_targets, self.relative, self.n_future = n, cfg.relative, n_future
-
-    def forward(self, x: Tensor, f: Tensor) -> Tensor:
-        base = x[:, -1, : self.n_targets]  # (B, n): the last observed targets
-        if self.relative:
-            x = torch.cat([x[..., : self.n_targets] - base[:, None], x[..., self.n_targets :]], -1)
-        pred = self.net(x, context=f.flatten(1) if self.n_future else None)
-        if self.relative:
-            shape = (base.shape[0], 1, self.n_targets) + ((1,) if pred.dim() == 4 else ())
-            pred = pred + base.view(shape)
-        return pred
-
-    def loss(self, pred: Tensor, y: Tensor) -> Tensor:
-        return self.net.head.loss(pred, y)
-
-    def point(self, pred: Tensor) -> Tensor:
-        return self.net.head.point(pred)
+    def __post_init__(self) -> None:
+        if self.linear not in LINEAR:
+            raise ValueError(f"ForecastConfig: {option('linear')} must be one of {list(LINEAR)}, got {self.linear!r}")
+        if self.patch < 1:
+            raise ValueError(f"ForecastConfig: {option('patch')} must be >= 1, got {self.patch}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"ForecastConfig: {option('batch_size')} must be >= 1, got {self.batch_size}")
 
 
-def infer_offset(times: pd.Series) -> pd.DateOffset | None:
-    """The regular frequency of the last timestamps (as an offset), or None if irregular."""
-    recent = pd.DatetimeIndex(times.iloc[-min(len(times), 200) :])
-    if len(recent) < 3:
-        return None
-    try:
-        with pd.option_context("future.infer_freq_returns_offset", True):
-            freq = pd.infer_freq(recent)
-    except (KeyError, pd.errors.OptionError):  # pandas without that option returns a string
-        freq = pd.infer_freq(recent)
-    return None if freq is None else pd.tseries.frequencies.to_offset(freq)
-
-
-def infer_season(times: pd.Series | None) -> int:
-    """Seasonal period implied by the time column: hourly 24, daily 7, weekly 52, monthly 12, quarterly 4."""
-    offset = infer_offset(times) if times is not None else None
-    if offset is None:
-        return 1
-    base = offset.freqstr.split("-")[0].lstrip("0123456789")
-    return _SEASONS.get(base, _SEASONS.get(base.upper(), 1))
+def auto_batch_size(windows: int) -> int:
+    """64, or fewer so that an epoch over ``windows`` has at least 4 steps (but at least 8 windows per step)."""
+    return max(1, min(64, max(8, math.ceil(windows / 4)), windows))
 
 
 def _quantiles(text: str) -> tuple[float, ...] | None:
@@ -127,20 +104,29 @@ def _quantiles(text: str) -> tuple[float, ...] | None:
 
 
 class Forecaster(Task):
-    """A trained forecaster: ``evaluate`` on windows of a series, ``predict`` the horizon after its end."""
+    """A trained forecaster: ``evaluate`` on windows of a series, ``predict`` the horizon after its end,
+    ``backtest`` rolling origins over the test part."""
 
     name = "forecast"
     Config = ForecastConfig
-    summary = "Forecast a time series: many-to-one RNN, horizon steps at once, with a prediction interval."
-    example = (
-        "rnnkit train forecast --data sales.csv --target sales --time-column date --timestep 48 --horizon 12 "
-        "--cell lstm --out runs/sales"
-    )
+    summary = "Forecast time series: a linear forecast plus a recurrent correction, horizon steps at once, intervals."
+    example = "rnnkit train forecast --data sales.csv --target sales --time-column date --horizon 12 --out runs/sales"
     outputs = ("predictions.csv", "forecast.png")
+    #: what --help says for options whose default depends on the data
+    auto_defaults: ClassVar[dict[str, str]] = {"batch_size": "64, fewer for small data (at least 4 steps per epoch)"}
     flags = (
         Flag("data", "--data", "CSV or Parquet file with the series", Path, required=True),
         Flag("target", "--target", "column(s) to forecast", key="series.target", multiple=True),
         Flag("time_column", "--time-column", "date/time column (parsed and sorted by)", key="series.time_column"),
+        Flag(
+            "series_id",
+            "--series-id",
+            "column naming each row's series (long format: many series, one global model)",
+            key="series.series_id",
+        ),
+        Flag(
+            "static", "--static", "static covariate column(s): one value per series", key="series.static", multiple=True
+        ),
         Flag("past", "--past", "past-observed covariate column(s)", key="series.past_covariates", multiple=True),
         Flag("future", "--future", "known-future covariate column(s)", key="series.future_covariates", multiple=True),
         Flag(
@@ -150,11 +136,37 @@ class Forecaster(Task):
             key="series.calendar",
             multiple=True,
         ),
-        Flag("timestep", "--timestep", "lookback: past steps each forecast reads", int, key="series.timestep"),
+        Flag(
+            "timestep",
+            "--timestep",
+            "lookback: past steps each forecast reads (default: 3, 2 or 1 seasons, the most that fit the training "
+            "rows, at most 336)",
+            int,
+            key="series.timestep",
+        ),
         Flag("horizon", "--horizon", "future steps predicted", int, key="series.horizon"),
-        Flag("train_part", "--train", "train part: fraction (<1) or rows", float, key="series.train"),
-        Flag("val_part", "--val", "validation part: fraction (<1) or rows", float, key="series.val"),
-        Flag("test_part", "--test", "test part: fraction or rows (default: the rest)", float, key="series.test"),
+        Flag(
+            "train_part",
+            "--train",
+            "train part of each series: fraction (<1) or rows (default: what val and test leave)",
+            float,
+            key="series.train",
+        ),
+        Flag(
+            "val_part",
+            "--val",
+            "validation part: fraction (<1) or rows (default: 10% of the rows, at least the horizon)",
+            float,
+            key="series.val",
+        ),
+        Flag(
+            "test_part",
+            "--test",
+            "test part: fraction or rows (default: 20% of the rows, at least the horizon; the rest if --train "
+            "is given)",
+            float,
+            key="series.test",
+        ),
         Flag("missing", "--missing", "missing values: error, interpolate or ffill", key="series.missing"),
         Flag(
             "quantiles",
@@ -163,10 +175,12 @@ class Forecaster(Task):
             key="quantiles",
             parse=_quantiles,
         ),
+        Flag("linear", "--linear", "the model's linear part: tuned, frozen or none", key="linear"),
+        Flag("patch", "--patch", "steps per recurrent step (the RNN reads the window in segments)", int, key="patch"),
         Flag(
             "season",
             "--season",
-            "seasonal period for the naive baseline and MASE (default: inferred)",
+            "seasonal period for the naive baseline, MASE and the default lookback (default: inferred)",
             int,
             key="season",
         ),
@@ -174,10 +188,23 @@ class Forecaster(Task):
     )
 
     def __init__(
-        self, cfg: ForecastConfig, model: ForecastNet, scaler: Scaler, columns: dict[str, list[str]], season: int
+        self,
+        cfg: ForecastConfig,
+        model: ForecastNet,
+        scalers: dict[str, Scaler],
+        columns: dict[str, list[str]],
+        season: int,
+        static: StaticEncoder | None = None,
+        linear_fit: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(cfg, model)
-        self.scaler, self.columns, self.season = scaler, columns, season
+        self.scalers, self.columns, self.season, self.static = scalers, columns, season, static
+        self.linear_fit = linear_fit or {}
+
+    @property
+    def scaler(self) -> Scaler:
+        """The scaler of the (first) training series."""
+        return next(iter(self.scalers.values()))
 
     # ---- the hooks ---------------------------------------------------------------------------------------------
     @classmethod
@@ -186,23 +213,44 @@ class Forecaster(Task):
 
     @classmethod
     def split(cls, cfg: ForecastConfig, data: pd.DataFrame, dev: Any = None, test: Any = None) -> Splits:
-        """Chronological parts of one table (``series.train/val/test``); the scaler is fitted on the train rows."""
+        """Chronological parts of each series (``series.train/val/test``); scalers are fitted on the train rows."""
         if dev is not None or test is not None:
             raise ValueError("a forecaster splits one table by time; set the parts with --train, --val and --test")
-        prepared = prepare_series(data, cfg.series, encoding=cfg.encoding)
-        train, val, test_end = prepared.borders
-        return Splits(
-            prepared.windows("train"),
-            prepared.windows("val") if val > train else None,
-            prepared.windows("test") if test_end > val else None,
-        )
+        prepared = prepare_series(data, cfg.series, encoding=cfg.encoding, season=cfg.season)
+        parts = {}
+        for part in ("val", "test"):
+            try:
+                parts[part] = prepared.windows(part)
+            except ValueError:  # an empty part (--val 0)
+                parts[part] = None
+        return Splits(prepared.windows("train"), parts["val"], parts["test"])
 
     @classmethod
     def build(cls, cfg: ForecastConfig, train: WindowDataset) -> Forecaster:
+        """The model for the prepared series (lookback and batch size resolved), its linear part fitted in closed
+        form on the training windows."""
         prepared = train.data
-        season = cfg.season or infer_season(prepared.times)
+        cfg = replace(cfg, series=prepared.cfg, batch_size=cfg.batch_size or auto_batch_size(len(train)))
+        season = cfg.season or prepared.season
         cols = {"input": prepared.input_columns, "future": prepared.future_columns}
-        return cls(cfg, ForecastNet(cfg, len(cols["input"]), len(cols["future"])), prepared.scaler, cols, season)
+        model = ForecastNet(cfg, len(cols["input"]), len(cols["future"]))
+        scalers = dict(zip(prepared.ids, prepared.scalers))
+        task = cls(cfg, model, scalers, cols, season, prepared.static)
+        if model.linear is not None:
+            n = len(cfg.series.target)
+
+            def relative(ds: WindowDataset) -> tuple[Tensor, Tensor]:
+                x, _, y = ds.tensors()
+                xr, base = model.relative_inputs(x)
+                return xr[..., :n], y - base[:, None]
+
+            try:
+                val = relative(prepared.windows("val"))
+            except ValueError:
+                val = None
+            fit = fit_linear(model.linear, relative(train), val, season)
+            task.linear_fit = {"alpha": fit.alpha, "base": fit.base, "val_mse": fit.val_mse}
+        return task
 
     def loader(self, examples: WindowDataset, *, train: bool) -> Any:
         if not train:
@@ -210,36 +258,76 @@ class Forecaster(Task):
         seed = self.cfg.trainer.seed
         sampler = D.shard_sampler(examples, shuffle=True, seed=seed)
         gen = torch.Generator().manual_seed(seed)
-        loader = DataLoader(
-            examples, batch_size=self.cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=gen
-        )
+        size = self.cfg.batch_size or auto_batch_size(len(examples))
+        loader = DataLoader(examples, batch_size=size, shuffle=sampler is None, sampler=sampler, generator=gen)
         return _Epochs(loader)
+
+    def fit(self, train: Any, val: Any, out: Path, *, resume: bool = False) -> Any:
+        """Train (see :meth:`Task.fit`); if the trained model's validation loss is not below that of the start
+        (the closed-form linear forecast, the recurrent correction at zero), keep the start instead."""
+        start = None
+        if val is not None and self.model.linear is not None:
+            start = ({k: v.detach().clone() for k, v in self.model.state_dict().items()}, self.score(val)["loss"])
+        state = super().fit(train, val, out, resume=resume)
+        if start is not None:
+            trained = self.score(val)["loss"]
+            if start[1] <= trained:
+                self.model.load_state_dict(start[0])
+                self.training["kept"] = (
+                    f"the linear start: its validation loss {start[1]:.4g} was not beaten by training ({trained:.4g})"
+                )
+                if D.is_main():
+                    self.save(out / "model")
+                D.barrier()
+        return state
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
         x, f, y = batch
         return unwrap(model).loss(model(x, f), y)
 
     def report(self, out: Path, splits: Splits) -> dict[str, Any]:
-        """Metrics on the test part (else val, else train) beside seasonal naive; its predictions and a plot."""
+        """Metrics on the test part (else val, else train) beside seasonal naive and the linear baseline; its
+        predictions and a plot."""
         part = "test" if splits.test is not None else "val" if splits.val is not None else "train"
         prepared = splits.train.data
         metrics = self.evaluate_prepared(prepared, part)
+        if self.linear_fit:
+            metrics["linear_part"] = self.linear_fit
         self.window_predictions(prepared, part).to_csv(out / "predictions.csv", index=False)
         self.plot_window(prepared, out / "forecast.png")
         return metrics
 
     def artifacts(self) -> dict[str, Any]:
-        return {"scaler": self.scaler.to_json(), "columns": self.columns, "season": self.season}
+        return {
+            "format": 2,
+            "scaler": self.scaler.to_json(),
+            "scalers": {k: v.to_json() for k, v in self.scalers.items()},
+            "columns": self.columns,
+            "season": self.season,
+            "static": self.static.to_json() if self.static else None,
+            "linear_fit": self.linear_fit,
+        }
 
     @classmethod
     def from_artifacts(cls, cfg: ForecastConfig, artifacts: dict[str, Any]) -> Forecaster:
         cols = artifacts["columns"]
+        legacy = artifacts.get("format", 1) < 2  # saved before the linear part and the ordered quantiles
+        if legacy:
+            cfg = replace(cfg, linear="none")
         model = ForecastNet(cfg, len(cols["input"]), len(cols["future"]))
-        return cls(cfg, model, Scaler.from_json(artifacts["scaler"]), cols, int(artifacts["season"]))
+        if legacy:
+            model.median = None
+        scalers = {k: Scaler.from_json(v) for k, v in artifacts.get("scalers", {"": artifacts["scaler"]}).items()}
+        static = StaticEncoder.from_json(artifacts["static"]) if artifacts.get("static") else None
+        return cls(cfg, model, scalers, cols, int(artifacts["season"]), static, artifacts.get("linear_fit"))
 
     def evaluate_inputs(self, inputs: Inputs) -> dict[str, Any]:
         if inputs.data is None:
             raise ValueError("give --data with the series to evaluate on")
+        if getattr(inputs, "backtest", None):
+            from .forecast_backtest import backtest_inputs
+
+            return backtest_inputs(self, inputs)
         return self.evaluate(inputs.data, inputs.part)
 
     def predict_inputs(self, inputs: Inputs) -> str:
@@ -250,116 +338,123 @@ class Forecaster(Task):
             self.plot_prediction(inputs.data, table, inputs.plot)
         return table.to_csv(index=False)
 
-    # ---- inference -----------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def _run(self, ds: WindowDataset) -> tuple[Tensor, Tensor, Tensor]:
-        x, f, y = ds.tensors()
-        self.model.eval()
-        dev = self.device
-        preds = [self.model(x[i : i + 512].to(dev), f[i : i + 512].to(dev)).cpu() for i in range(0, len(x), 512)]
-        return x, torch.cat(preds), y
-
-    def _unscale(self, values: Tensor) -> np.ndarray:
-        """``(..., n[, Q])`` scaled targets -> data units."""
-        targets = self.cfg.series.target
-        if values.dim() >= 4:  # quantiles last
-            moved = values.movedim(-1, 0)
-            return np.moveaxis(self.scaler.inverse(moved.numpy().astype(np.float64), targets), 0, -1)
-        return self.scaler.inverse(values.numpy().astype(np.float64), targets)
+    # ---- evaluation ------------------------------------------------------------------------------------------
+    def prepare(self, data: str | Path | pd.DataFrame) -> SeriesData:
+        """``data`` prepared as in training: the saved scalers (a new series gets one fitted on its train rows)."""
+        return prepare_series(
+            data,
+            self.cfg.series,
+            scaler=self.scalers,
+            encoding=self.cfg.encoding,
+            season=self.season,
+            static=self.static,
+        )
 
     def evaluate(self, data: str | Path | pd.DataFrame, part: str = "all") -> dict[str, Any]:
-        """Metrics on every window of ``data`` (``part="all"``) or on its train/val/test part."""
-        return self.evaluate_prepared(
-            prepare_series(data, self.cfg.series, scaler=self.scaler, encoding=self.cfg.encoding), part
-        )
+        """Metrics on every window of ``data`` (``part="all"``) or on its train/val/test part, beside seasonal
+        naive and the linear baseline (fitted on ``data``'s training windows)."""
+        return self.evaluate_prepared(self.prepare(data), part)
 
     def evaluate_prepared(self, prepared: SeriesData, part: str) -> dict[str, Any]:
-        x, pred, y = self._run(prepared.windows(part))
-        n = len(self.cfg.series.target)
-        point = self.model.point(pred)
-        y_u, point_u = self._unscale(y), self._unscale(point)
-        history = self._unscale(x[..., :n])  # (N, timestep, n)
-        insample = self._unscale(torch.as_tensor(prepared.targets[: prepared.borders[0]]))
-        season = self.season if history.shape[1] >= self.season else 1
-        naive = np.moveaxis(seasonal_naive(np.moveaxis(history, 1, -1), self.cfg.series.horizon, season), -1, 1)
-        result: dict[str, Any] = {"part": part, "windows": len(y), "season": season}
-        result["model"] = forecast_metrics(y_u, point_u, insample, season)
-        result["model"]["mse_scaled"] = float(((point - y) ** 2).mean())
-        result["model"]["mae_scaled"] = float((point - y).abs().mean())
-        result["seasonal_naive"] = forecast_metrics(y_u, naive, insample, season)
-        scaled_naive = (naive - np.asarray(self.scaler.shift)[:n]) / np.asarray(self.scaler.scale)[:n]
-        result["seasonal_naive"]["mse_scaled"] = float(np.mean((scaled_naive - y.numpy()) ** 2))
-        if self.cfg.quantiles:
-            q = self._unscale(pred)
-            result["model"]["quantile_loss"] = quantile_loss(y_u, q, self.cfg.quantiles)
-            result["model"]["interval_coverage"] = float(np.mean((y_u >= q[..., 0]) & (y_u <= q[..., -1])))
-        return result
+        return forecast_report.score(self, prepared, part)
 
     def window_predictions(self, prepared: SeriesData, part: str) -> pd.DataFrame:
-        """One row per window and horizon step of ``part``: when the forecast was made, for when, the actual
-        value, the forecast and (with quantiles) the interval, in the data's units."""
-        ds = prepared.windows(part)
-        _, pred, y = self._run(ds)
-        T, H = self.cfg.series.timestep, self.cfg.series.horizon
-        times = prepared.times.to_numpy() if prepared.times is not None else np.arange(len(prepared.values))
-        origin = np.repeat(times[ds.starts + T - 1], H)
-        target_idx = (ds.starts[:, None] + T + np.arange(H)[None, :]).reshape(-1)
-        table = pd.DataFrame(
-            {"origin": origin, "time": times[target_idx], "step": np.tile(np.arange(1, H + 1), len(ds))}
-        )
-        actual, point = self._unscale(y), self._unscale(self.model.point(pred))
-        q = self._unscale(pred) if self.cfg.quantiles else None
-        for j, name in enumerate(self.cfg.series.target):
-            table[f"{name}_actual"] = actual[:, :, j].reshape(-1)
-            table[name] = point[:, :, j].reshape(-1)
-            for k, level in enumerate(self.cfg.quantiles or ()):
-                table[f"{name}_q{level:g}"] = q[:, :, j, k].reshape(-1)  # type: ignore[index]
-        return table
+        """One row per window and horizon step of ``part`` (see :func:`forecast_report.window_table`)."""
+        return forecast_report.window_table(self, prepared, part)
+
+    def backtest(self, data: str | Path | pd.DataFrame, origins: int, *, retrain: bool = False) -> pd.DataFrame:
+        """Forecasts from ``origins`` rolling origins over the test part of each series (see
+        :func:`rnnkit.tasks.forecast_backtest.backtest`)."""
+        from .forecast_backtest import backtest
+
+        return backtest(self, data, origins, retrain=retrain)
+
+    def _unscale(self, values: Tensor, series: str | None = None) -> np.ndarray:
+        """``(B, steps, n[, Q])`` scaled targets of one series (the first by default) -> data units."""
+        scaler = self.scalers[series] if series is not None else self.scaler
+        targets = self.cfg.series.target
+        idx = [scaler.columns.index(c) for c in targets]
+        shift, scale = np.asarray(scaler.shift)[idx][None], np.asarray(scaler.scale)[idx][None]
+        B = values.shape[0]
+        return forecast_report.unscale(values, np.repeat(shift, B, 0), np.repeat(scale, B, 0))
+
+    # ---- forecasting after the data ------------------------------------------------------------------------
+    def window_inputs(
+        self, history: pd.DataFrame, future: pd.DataFrame, series: str = ""
+    ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, Scaler]:
+        """The model inputs of one forecast: the last ``timestep`` rows of ``history`` (filled from those rows
+        only) and the ``horizon`` rows after them (known-future covariates; timestamps extended if missing).
+        Returns ``(x (T, F), f (H, F_f), future rows, scaler)``; a series unseen in training is scaled by its
+        history."""
+        cfg = self.cfg.series
+        T = cfg.timestep
+        numeric = list(dict.fromkeys([*cfg.target, *cfg.past_covariates, *cfg.future_covariates]))
+        scaler = self.scalers.get(series)
+        if scaler is None:
+            scaler = Scaler.fit(cfg.scaler, handle_missing(history, numeric, cfg.missing)[numeric])
+        future = self._extend_future(history, future)
+        past = handle_missing(history.iloc[-T:].reset_index(drop=True), numeric, cfg.missing)
+        window = pd.concat([past, future], ignore_index=True)
+        static = self.static.transform(history[cfg.static].bfill().iloc[0]) if self.static else None
+        table, input_cols, future_cols = encode(window, cfg, scaler, static, self.static.names if self.static else None)
+        f_idx = [input_cols.index(c) for c in future_cols]
+        return table[:T], table[T:, f_idx], future, scaler
 
     @torch.no_grad()
     def predict(self, data: str | Path | pd.DataFrame) -> pd.DataFrame:
-        """Forecast the ``horizon`` steps after the last row with a target value.
+        """Forecast the ``horizon`` steps after the last row with a target value (of each series).
 
         Rows after that (target empty) supply the known-future covariates for the forecast steps; calendar
-        features and timestamps are extended from the time column's frequency. Returns one row per future step
-        with the point forecast and, with quantiles, a column per quantile (``<target>_q0.1`` ...).
+        features and timestamps are extended from the time column's frequency. Returns one row per (series and)
+        future step with the point forecast and, with quantiles, a column per quantile (``<target>_q0.1`` ...).
         """
+        from ..data.panel import split_series
+
         cfg = self.cfg.series
         frame = parse_times(read_table(data, encoding=self.cfg.encoding), cfg)
-        known = frame[cfg.target].notna().all(axis=1).to_numpy()
-        if not known.any():
-            raise ValueError(f"no row has values for the target(s) {cfg.target}")
-        last = int(np.flatnonzero(known)[-1])
-        history, future = frame.iloc[: last + 1], frame.iloc[last + 1 : last + 1 + cfg.horizon]
-        if len(history) < cfg.timestep:
-            raise ValueError(f"predict needs at least timestep={cfg.timestep} rows of history, got {len(history)}")
-        if cfg.future_covariates and (len(future) < cfg.horizon or future[cfg.future_covariates].isna().any().any()):
-            raise ValueError(
-                f"the model uses known-future covariates {cfg.future_covariates}: add {cfg.horizon} rows "
-                "after the last target value with those columns filled (and the target empty)"
-            )
-        future = self._extend_future(history, future)
-        numeric = list(dict.fromkeys([*cfg.target, *cfg.past_covariates, *cfg.future_covariates]))
-        past = handle_missing(history.iloc[-cfg.timestep :].reset_index(drop=True), numeric, cfg.missing)
-        window = pd.concat([past, future], ignore_index=True)
-        table, input_cols, future_cols = encode(window, cfg, self.scaler)
-        x = torch.as_tensor(table[: cfg.timestep], dtype=torch.float32)[None]
-        f_idx = [input_cols.index(c) for c in future_cols]
-        f = torch.as_tensor(table[cfg.timestep :, f_idx], dtype=torch.float32)[None]
+        xs, fs, futures, scalers, names = [], [], [], [], []
+        for name, part in split_series(frame, cfg):
+            part = part.reset_index(drop=True)
+            known = part[cfg.target].notna().all(axis=1).to_numpy()
+            where = f" of series {name!r}" if name else ""
+            if not known.any():
+                raise ValueError(f"no row{where} has values for the target(s) {cfg.target}")
+            last = int(np.flatnonzero(known)[-1])
+            history, future = part.iloc[: last + 1], part.iloc[last + 1 : last + 1 + cfg.horizon]
+            if len(history) < cfg.timestep:
+                raise ValueError(
+                    f"predict needs at least timestep={cfg.timestep} rows of history{where}, got {len(history)}"
+                )
+            missing_future = len(future) < cfg.horizon or future[cfg.future_covariates].isna().any().any()
+            if cfg.future_covariates and missing_future:
+                raise ValueError(
+                    f"the model uses known-future covariates {cfg.future_covariates}: add {cfg.horizon} rows "
+                    f"after the last target value{where} with those columns filled (and the target empty)"
+                )
+            x, f, fut, scaler = self.window_inputs(history, future, name)
+            xs.append(x), fs.append(f), futures.append(fut), scalers.append(scaler), names.append(name)
         self.model.eval()
-        pred = self.model(x.to(self.device), f.to(self.device))[0].cpu()
-        out = pd.DataFrame()
-        if cfg.time_column:
-            out[cfg.time_column] = future[cfg.time_column].to_numpy()
-        point = self._unscale(self.model.point(pred[None]))[0]
-        for j, name in enumerate(cfg.target):
-            out[name] = point[:, j]
-        if self.cfg.quantiles:
-            q = self._unscale(pred[None])[0]
-            for j, name in enumerate(cfg.target):
-                for k, level in enumerate(self.cfg.quantiles):
-                    out[f"{name}_q{level:g}"] = q[:, j, k]
-        return out
+        x = torch.as_tensor(np.stack(xs), dtype=torch.float32)
+        f = torch.as_tensor(np.stack(fs), dtype=torch.float32)
+        pred = self.model(x.to(self.device), f.to(self.device)).cpu()
+        shift = np.asarray([[s.shift[s.columns.index(c)] for c in cfg.target] for s in scalers])
+        scale = np.asarray([[s.scale[s.columns.index(c)] for c in cfg.target] for s in scalers])
+        point = forecast_report.unscale(self.model.point(pred), shift, scale)
+        q = forecast_report.unscale(pred, shift, scale) if self.cfg.quantiles else None
+        tables = []
+        for b, (name, fut) in enumerate(zip(names, futures)):
+            out = pd.DataFrame()
+            if cfg.series_id:
+                out[cfg.series_id] = [name] * cfg.horizon
+            if cfg.time_column:
+                out[cfg.time_column] = fut[cfg.time_column].to_numpy()
+            for j, target in enumerate(cfg.target):
+                out[target] = point[b, :, j]
+            for j, target in enumerate(cfg.target):
+                for k, level in enumerate(self.cfg.quantiles or ()):
+                    out[f"{target}_q{level:g}"] = q[b, :, j, k]  # type: ignore[index]
+            tables.append(out)
+        return pd.concat(tables, ignore_index=True)
 
     def _extend_future(self, history: pd.DataFrame, future: pd.DataFrame) -> pd.DataFrame:
         """Future rows for the horizon, with timestamps continued from the history's frequency if missing."""
@@ -376,54 +471,15 @@ class Forecaster(Task):
             stamps = list(pd.date_range(times.iloc[-1], periods=H + 1, freq=freq)[1:])
         return pd.DataFrame({cfg.time_column: stamps})
 
+    # ---- pictures --------------------------------------------------------------------------------------------
     def plot_window(self, prepared: SeriesData, path: Path, part: str = "test") -> Path | None:
         """The last window of ``part`` (or of the series): history, forecast, interval and the actual values."""
-        from ..plots import plot_forecast
-
-        try:
-            ds = prepared.windows(part)
-        except ValueError:
-            ds = prepared.windows("all")
-        x, pred, y = self._run(ds)
-        x, pred, y = x[-1:], pred[-1:], y[-1:]
-        n, T, H = len(self.cfg.series.target), self.cfg.series.timestep, self.cfg.series.horizon
-        start = int(ds.starts[-1])
-        times = prepared.times.to_numpy() if prepared.times is not None else np.arange(len(prepared.values))
-        hist_x, fut_x = times[start : start + T], times[start + T : start + T + H]
-        hist = self._unscale(x[..., :n])[0, :, 0]
-        point = self._unscale(self.model.point(pred))[0, :, 0]
-        low = high = None
-        if self.cfg.quantiles:
-            q = self._unscale(pred)[0, :, 0]
-            low, high = q[:, 0], q[:, -1]
-        interval = f"{self.cfg.quantiles[0]:g}-{self.cfg.quantiles[-1]:g} quantiles" if self.cfg.quantiles else ""
-        return plot_forecast(
-            hist_x,
-            hist,
-            fut_x,
-            point,
-            low,
-            high,
-            path,
-            actual=self._unscale(y)[0, :, 0],
-            title=f"{self.cfg.series.target[0]}: last {part} window",
-            interval=interval,
-        )
+        return forecast_plots.plot_window(self, prepared, path, part)
 
     def plot_prediction(self, data: str | Path | pd.DataFrame, table: pd.DataFrame, picture: Path) -> Path | None:
         """The last ``3 * timestep`` observed rows of ``data`` and the forecast ``table`` after them (PNG)."""
-        from ..plots import plot_forecast
-
-        cfg = self.cfg.series
-        frame = parse_times(read_table(data, encoding=self.cfg.encoding), cfg)
-        frame = frame[frame[cfg.target].notna().all(axis=1)].tail(3 * cfg.timestep)
-        name = cfg.target[0]
-        x = frame[cfg.time_column] if cfg.time_column else range(len(frame))
-        fx = table[cfg.time_column] if cfg.time_column else range(len(frame), len(frame) + len(table))
-        low = high = None
-        if self.cfg.quantiles:
-            low, high = table[f"{name}_q{self.cfg.quantiles[0]:g}"], table[f"{name}_q{self.cfg.quantiles[-1]:g}"]
-        return plot_forecast(x, frame[name], fx, table[name], low, high, picture, title=f"{name}: forecast")
+        frame = parse_times(read_table(data, encoding=self.cfg.encoding), self.cfg.series)
+        return forecast_plots.plot_prediction(self, frame, table, picture)
 
 
 class _Epochs:

@@ -1,0 +1,122 @@
+"""Backtests: rolling origins over the test part that never see data after the origin; CLI files and errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from rnnkit.cli import app
+from rnnkit.data.timeseries import SeriesConfig
+from rnnkit.tasks.forecast import ForecastConfig, Forecaster
+from rnnkit.tasks.forecast_backtest import origins
+from rnnkit.topologies.base import RNNConfig
+from rnnkit.training.trainer import TrainerConfig
+
+runner = CliRunner()
+
+
+def series(n: int = 240) -> pd.DataFrame:
+    t = np.arange(n)
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "day": pd.date_range("2022-01-01", periods=n, freq="D"),
+            "y": 50 + 5 * np.sin(2 * np.pi * t / 7) + 0.05 * t + rng.normal(0, 0.3, n),
+            "load": rng.normal(0, 1, n),
+            "promo": (t % 10 == 0).astype(float),
+        }
+    )
+
+
+def config(**kw) -> ForecastConfig:
+    s = {"target": ["y"], "time_column": "day", "past_covariates": ["load"], "future_covariates": ["promo"]}
+    return ForecastConfig(
+        series=SeriesConfig(**(s | {"timestep": 14, "horizon": 5} | kw)),
+        rnn=RNNConfig(cell="gru", hidden_size=8),
+        linear="none",  # the recurrent part alone: every input, the future covariate too, moves the forecast
+        trainer=TrainerConfig(epochs=1, progress=False, checkpoint_minutes=None),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bt") / "run"
+    task, _ = Forecaster.train(config(), series(), out)
+    return task, out
+
+
+def test_origins_spread_over_the_test_part_and_too_many_is_an_error():
+    assert origins((100, 120), 5, 4).tolist() == [100, 105, 110, 115]
+    assert origins((100, 120), 5, 16).tolist() == list(range(100, 116))
+    with pytest.raises(ValueError, match=r"backtest=17 is larger than the test part allows: 20 rows with horizon 5 "):
+        origins((100, 120), 5, 17)
+
+
+def test_backtest_forecasts_never_see_data_after_their_origin(trained):
+    task, _ = trained
+    df = series()
+    table = task.backtest(df, 4)
+    assert list(table.columns) == [
+        "series", "origin", "time", "step", "target", "actual", "forecast", "lower", "upper", "seasonal_naive"
+    ]  # fmt: skip
+    assert table["origin"].nunique() == 4 and len(table) == 4 * 5
+    assert (table["time"] > table["origin"]).all() and (table["lower"] <= table["upper"]).all()
+    first = table["origin"].min()
+    # perturb everything after the first origin except the known-future covariate: its forecast must not move
+    perturbed = df.copy()
+    after = perturbed["day"] > first
+    perturbed.loc[after, "y"] *= 3.0
+    perturbed.loc[after, "load"] += 10.0
+    again = task.backtest(perturbed, 4)
+    mine = again["origin"] == first
+    np.testing.assert_allclose(again.loc[mine, "forecast"], table.loc[table["origin"] == first, "forecast"])
+    # ... while the later origins, which read the perturbed rows, do move (the test can fail)
+    later = again["origin"] > first
+    assert not np.allclose(again.loc[later, "forecast"], table.loc[table["origin"] > first, "forecast"])
+    # the known-future covariate after the origin is read: changing it changes the forecast
+    promo = df.copy()
+    promo.loc[after, "promo"] = 1.0 - promo.loc[after, "promo"]
+    moved = task.backtest(promo, 4)
+    assert not np.allclose(moved.loc[moved["origin"] == first, "forecast"], table.loc[mine.values, "forecast"])
+
+
+def test_the_fixed_model_backtest_equals_the_window_predictions(trained):
+    task, _ = trained
+    df = series()
+    table = task.backtest(df, 1)
+    windows = task.window_predictions(task.prepare(df), "test")
+    first = windows[windows["origin"] == windows["origin"].min()]
+    np.testing.assert_allclose(table["forecast"].to_numpy(), first["y"].to_numpy(), rtol=1e-5)
+
+
+def test_retrain_refits_at_each_origin(trained):
+    task, _ = trained
+    fixed = task.backtest(series(), 2)
+    refit = task.backtest(series(), 2, retrain=True)
+    assert refit["origin"].tolist() == fixed["origin"].tolist()
+    assert not np.allclose(refit["forecast"], fixed["forecast"])
+
+
+def test_cli_backtest_writes_table_and_plot_and_keeps_earlier_files(trained, tmp_path):
+    _, run = trained
+    data = tmp_path / "s.csv"
+    series().to_csv(data, index=False)
+    args = ["evaluate", str(run), "--data", str(data)]
+    result = runner.invoke(app, [*args, "--backtest", "3", "--out", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "m.json").read_text())["backtest"]
+    assert metrics["origins"] == 3 and {"mae", "rmse", "smape", "interval_coverage"} <= set(metrics["model"])
+    table = pd.read_csv(run / "backtest.csv")
+    assert table["origin"].nunique() == 3 and (run / "backtest.png").stat().st_size > 10_000
+    before = (run / "backtest.csv").read_bytes()
+    result = runner.invoke(app, [*args, "--backtest", "2"])
+    assert result.exit_code == 1 and "backtest.csv exists; pass --overwrite" in result.output
+    # 20% of 240 rows = 48 test rows; horizon 5 -> at most 44 origins
+    result = runner.invoke(app, [*args, "--backtest", "45", "--overwrite"])
+    assert result.exit_code == 1 and "--backtest 45 is larger than the test part allows: 48 rows" in result.output
+    assert "use --backtest 44 or a larger --test part" in result.output and "Traceback" not in result.output
+    assert (run / "backtest.csv").read_bytes() == before, "a failing command loses nothing already written"

@@ -1,0 +1,132 @@
+"""Many series in one table (long format): one global model, per-series scaling, statics, per-series reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import rnnkit
+from rnnkit.data.timeseries import SeriesConfig, prepare_series
+from rnnkit.errors import cli_style
+from rnnkit.tasks.forecast import ForecastConfig, Forecaster
+from rnnkit.topologies.base import RNNConfig
+from rnnkit.training.trainer import TrainerConfig
+
+
+def panel(seed: int = 0) -> pd.DataFrame:
+    """Three daily series with a weekly season: different scales, phases, trends, lengths and start dates."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name, n, start, level, amp, phase, trend, size in (
+        ("a", 260, "2021-01-01", 10.0, 2.0, 0.0, 0.02, "small"),
+        ("b", 300, "2020-11-20", 1000.0, 150.0, 2.0, -0.5, "large"),
+        ("c", 220, "2021-02-10", -50.0, 8.0, 4.0, 0.1, "small"),
+    ):
+        t = np.arange(n)
+        y = level + amp * np.sin(2 * np.pi * t / 7 + phase) + trend * t + rng.normal(0, 0.1 * amp, n)
+        parts.append(
+            pd.DataFrame({"store": name, "day": pd.date_range(start, periods=n, freq="D"), "sales": y, "size": size})
+        )
+    return pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=seed)  # rows in any order
+
+
+def config(**series) -> ForecastConfig:
+    base = {"target": ["sales"], "time_column": "day", "series_id": "store", "horizon": 7}
+    return ForecastConfig(
+        series=SeriesConfig(**(base | series)),
+        rnn=RNNConfig(cell="gru", hidden_size=16),
+        trainer=TrainerConfig(epochs=None, max_steps=150, min_steps=50, early_stopping=5, progress=False),
+    )
+
+
+def test_a_global_model_beats_seasonal_naive_on_every_series(tmp_path):
+    task, metrics = Forecaster.train(config(static=["size"]), panel(), tmp_path / "run")
+    assert set(metrics["series"]) == {"a", "b", "c"}
+    for name, m in metrics["series"].items():
+        assert m["model"]["mae"] < m["seasonal_naive"]["mae"], (name, m["model"]["mae"], m["seasonal_naive"]["mae"])
+    assert metrics["windows"] == sum(m["windows"] for m in metrics["series"].values())
+    assert task.columns["future"] == ["size=large", "size=small"], "a categorical static covariate is one-hot"
+    table = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    assert table.columns[0] == "store" and set(table["store"]) == {"a", "b", "c"}
+    forecast = rnnkit.load(tmp_path / "run").predict(panel())
+    assert list(forecast.columns[:3]) == ["store", "day", "sales"] and len(forecast) == 3 * 7
+    last_b = panel().query("store == 'b'")["day"].max()
+    assert forecast.query("store == 'b'")["day"].iloc[0] == last_b + pd.Timedelta(days=1)
+    assert forecast.query("store == 'b'")["sales"].mean() > 500, "each series forecast in its own units"
+
+
+def test_scalers_are_per_series_and_fitted_on_each_train_part_only():
+    df = panel()
+    cfg = SeriesConfig(target=["sales"], time_column="day", series_id="store", timestep=14, horizon=7)
+    before = prepare_series(df, cfg)
+    assert before.ids == ["a", "b", "c"] and len(before.scalers) == 3
+    b = df["store"] == "b"
+    rows_b = df[b].sort_values("day")
+    test_b = before.part_range(1, "test")[0] - before.rows(1).start  # b's first test row
+    changed = df.copy()
+    changed.loc[rows_b.index[test_b:], "sales"] = 1e6  # b's test part only
+    after = prepare_series(changed, cfg)
+    assert [s.to_json() for s in after.scalers] == [s.to_json() for s in before.scalers]
+    a = before.rows(0)
+    np.testing.assert_array_equal(after.values[a], before.values[a])
+    c = before.rows(2)
+    np.testing.assert_array_equal(after.values[c], before.values[c])
+    # b's own scaler: mean and std of its training rows alone
+    train_b = rows_b["sales"].to_numpy()[: before.part_range(1, "train")[1] - before.rows(1).start]
+    assert before.scalers[1].shift[0] == pytest.approx(train_b.mean())
+    assert before.scalers[1].scale[0] == pytest.approx(train_b.std())
+
+
+def test_a_series_too_short_for_one_window_is_skipped_and_named(tmp_path):
+    df = pd.concat(
+        [panel(), pd.DataFrame({"store": "tiny", "day": pd.date_range("2021-03-01", periods=12), "sales": 1.0})]
+    )
+    cfg = SeriesConfig(target=["sales"], time_column="day", series_id="store", timestep=14, horizon=7)
+    prepared = prepare_series(df, cfg)
+    assert prepared.ids == ["a", "b", "c"] and "tiny" in prepared.skipped
+    assert "fewer than timestep + horizon = 21" in prepared.skipped["tiny"]
+    cfg = config(timestep=14)
+    cfg.trainer.max_steps = 5
+    _, metrics = Forecaster.train(cfg, df, tmp_path / "r")
+    assert "tiny" in metrics["skipped_series"] and "tiny" not in metrics["series"]
+
+
+def test_wide_format_with_several_targets_still_works(tmp_path):
+    t = np.arange(240)
+    df = pd.DataFrame(
+        {"t": pd.date_range("2022-01-01", periods=240, freq="h"), "u": np.sin(t / 4), "v": 100 + 10 * np.cos(t / 5)}
+    )
+    cfg = config(target=["u", "v"], time_column="t", series_id=None, timestep=24, horizon=6)
+    cfg.trainer.max_steps = 20
+    task, metrics = Forecaster.train(cfg, df, tmp_path / "wide")
+    assert "series" not in metrics and metrics["model"]["mae"] > 0
+    assert list(task.predict(df).columns) == ["t", "u", "v", "u_q0.1", "u_q0.5", "u_q0.9", "v_q0.1", "v_q0.5", "v_q0.9"]
+
+
+def _bad(df: pd.DataFrame, **kwargs) -> str:
+    cfg = SeriesConfig(**({"target": ["sales"], "time_column": "day", "series_id": "store", "horizon": 7} | kwargs))
+    with cli_style(), pytest.raises(ValueError) as info:
+        prepare_series(df, cfg)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_bad_long_tables_are_one_line_errors_naming_column_series_and_fix():
+    df = panel()
+    missing = df.copy()
+    missing.loc[missing.index[5], "store"] = None
+    msg = _bad(missing)
+    assert "series-id column 'store' is empty in 1 row(s)" in msg and "give every row its series id" in msg
+    dup = pd.concat([df, df[df["store"] == "c"].head(2)])
+    msg = _bad(dup)
+    assert "series 'c' has 2 duplicated (store, day) pair(s)" in msg and "keep one row per series" in msg
+    irregular = df[(df["store"] != "a") | (np.random.default_rng(1).random(len(df)) < 0.5)]
+    msg = _bad(irregular)
+    assert "series 'a' in column 'day' has an irregular frequency" in msg and "resample it" in msg
+    varying = df.copy()
+    varying.loc[varying["store"] == "b", "size"] = ["large", "huge"] * 150
+    msg = _bad(varying, static=["size"])
+    assert "static covariate 'size' varies within series 'b'" in msg and "--past" in msg
+    assert "(check --series-id)" in _bad(df.drop(columns="store").assign(x=1), series_id="shop")
