@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .metrics import Metrics
 
 #: endpoints reachable without the key (a load balancer's health check)
 OPEN = frozenset({"/healthz"})
+#: observe calls with a well-formed stream id: the one hot path (see :attr:`Guard.fast_observe`)
+OBSERVE = re.compile(r"/v1/streams/([A-Za-z0-9][A-Za-z0-9._:@-]{0,127})/observe")
+#: ``fast_observe(stream_id, body, send) -> handled``
+FastObserve = Callable[[str, bytes, Any], Awaitable[bool]]
 _KNOWN = ("/healthz", "/metrics", "/v1/model", "/v1/predict", "/docs", "/openapi.json")
 
 
@@ -35,6 +41,9 @@ class Guard:
     def __init__(self, app: Any, api_key: str | None, max_body: int, metrics: Metrics) -> None:
         self.app, self.max_body, self.metrics = app, max_body, metrics
         self.key = api_key.encode() if api_key else None
+        #: answers a JSON observe call without the framework's routing and parsing (a third of a request's CPU);
+        #: it returns False for anything it does not take, which then goes the ordinary way (same errors)
+        self.fast_observe: FastObserve | None = None
 
     def authorized(self, headers: list[tuple[bytes, bytes]]) -> bool:
         given = b""
@@ -82,6 +91,11 @@ class Guard:
             more = message.get("more_body", False)
             if len(body) > self.max_body:
                 await _reply(send, 413, self._too_large())
+                return
+        if self.fast_observe is not None and scope["method"] == "POST":
+            match = OBSERVE.fullmatch(scope["path"])
+            json_body = any(n == b"content-type" and v.startswith(b"application/json") for n, v in headers)
+            if match and json_body and await self.fast_observe(match.group(1), body, send):
                 return
         given = False
 

@@ -180,6 +180,8 @@ class SQLiteStore(Store):
         self._lock = threading.Lock()
         if not self.path.parent.is_dir():
             raise ValueError(f"cannot create the stream store {self.path}: {self.path.parent} is not a directory")
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoints, name="rnnkit-checkpoint", daemon=True)
         with self._tx() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS rnnkit_streams (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, "
@@ -188,6 +190,13 @@ class SQLiteStore(Store):
             )
             db.execute("CREATE INDEX IF NOT EXISTS rnnkit_streams_updated ON rnnkit_streams (updated)")
             db.execute("CREATE TABLE IF NOT EXISTS rnnkit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._checkpointer.start()
+
+    def _checkpoints(self, every: float = 0.5) -> None:
+        """Copy the WAL into the database now and then, without blocking the batches (PASSIVE)."""
+        while not self._stop.wait(every):
+            with contextlib.suppress(sqlite3.Error):
+                self._db().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -197,6 +206,9 @@ class SQLiteStore(Store):
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
             db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            # no checkpoint inside a batch's commit (it copies the WAL into the database and syncs it: a stall
+            # of up to a second): the checkpointer thread does it in the background
+            db.execute("PRAGMA wal_autocheckpoint=0")
             self._local.db = db
             with self._lock:
                 self._all.append(db)
@@ -257,6 +269,7 @@ class SQLiteStore(Store):
                 raise foreign_model_error(self.url)
 
     def close(self) -> None:
+        self._stop.set()
         with self._lock:
             for db in self._all:
                 with contextlib.suppress(sqlite3.Error):
