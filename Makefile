@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean fuzz
+.PHONY: demo test lint bench clean fuzz peers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,16 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+
+# benchmarks/peers: Darts and NeuralForecast in their own virtualenv (they pull torch and lightning); torch is
+# installed first and pinned by a constraints file so that pip never replaces it
+PEERS_VENV ?= .venv-peers
+$(PEERS_VENV)/.installed: pyproject.toml benchmarks/peers/constraints.txt
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install -q --upgrade pip
+	$(PEERS_VENV)/bin/pip install -q "$(TORCH_SPEC)"
+	$(PEERS_VENV)/bin/pip install -q -c benchmarks/peers/constraints.txt -e ".[peers]"
+	touch $@
+
+peers: $(PEERS_VENV)/.installed
+	$(PEERS_VENV)/bin/python benchmarks/peers/etth1.py
