@@ -209,7 +209,7 @@ def demo(
         raise ValueError(f"timestep must be >= 2, got {timestep}")
     run_forecast_demo(out, seed=seed)
     if not skip_memory:
-        run_memory_demo(MemoryDemoConfig(timestep=timestep, seed=seed))
+        run_memory_demo(MemoryDemoConfig(timestep=timestep, seed=seed, out=out))
 
 
 @app.command()
