@@ -58,8 +58,9 @@ class ForecastConfig:
         quantiles: also predict these quantiles (a prediction interval); None for a point forecast (MSE).
         relative: feed and predict the targets relative to the last observed value of each window, so the model
             forecasts changes and can follow trends beyond the training range.
-        linear: the linear part of the model (DLinear-style, fitted in closed form before training): ``tuned``
-            (trained further with the recurrent part), ``frozen`` (kept as fitted) or ``none`` (recurrent only).
+        linear: the linear part of the model (DLinear-style, fitted in closed form before training): ``frozen``
+            (kept as fitted; the recurrent part learns what it misses), ``tuned`` (trained further with the
+            recurrent part) or ``none`` (recurrent only).
         patch: the recurrent part reads the window in segments of this many steps, one segment (``patch`` times
             the features) per recurrent step: a long lookback in few steps (as SegRNN); 1 reads every step.
         season: seasonal period for the seasonal-naive baseline, MASE and the default lookback; None infers it
@@ -74,7 +75,7 @@ class ForecastConfig:
     rnn: RNNConfig = field(default_factory=lambda: RNNConfig(cell="lstm", hidden_size=64))
     quantiles: tuple[float, ...] | None = (0.1, 0.5, 0.9)
     relative: bool = True
-    linear: str = "tuned"
+    linear: str = "frozen"
     patch: int = 1
     season: int | None = None
     batch_size: int | None = None
@@ -113,7 +114,15 @@ class Forecaster(Task):
     example = "rnnkit train forecast --data sales.csv --target sales --time-column date --horizon 12 --out runs/sales"
     outputs = ("predictions.csv", "forecast.png")
     #: what --help says for options whose default depends on the data
-    auto_defaults: ClassVar[dict[str, str]] = {"batch_size": "64, fewer for small data (at least 4 steps per epoch)"}
+    auto_defaults: ClassVar[dict[str, str]] = {
+        "timestep": "3, 2 or 1 seasons, the most that fit the training rows, at most 336",
+        "train_part": "what val and test leave",
+        "val_part": "10% of the rows, at least the horizon",
+        "test_part": "20% of the rows, at least the horizon; the rest if --train is given",
+        "season": "inferred from the time column: hourly 24, daily 7, monthly 12, ...; else 1",
+        "batch_size": "64, fewer for small data (at least 4 steps per epoch)",
+        "time_budget": "none",
+    }
     flags = (
         Flag("data", "--data", "CSV or Parquet file with the series", Path, required=True),
         Flag("target", "--target", "column(s) to forecast", key="series.target", multiple=True),
@@ -139,8 +148,7 @@ class Forecaster(Task):
         Flag(
             "timestep",
             "--timestep",
-            "lookback: past steps each forecast reads (default: 3, 2 or 1 seasons, the most that fit the training "
-            "rows, at most 336)",
+            "lookback: past steps each forecast reads",
             int,
             key="series.timestep",
         ),
@@ -148,22 +156,21 @@ class Forecaster(Task):
         Flag(
             "train_part",
             "--train",
-            "train part of each series: fraction (<1) or rows (default: what val and test leave)",
+            "train part of each series: fraction (<1) or rows",
             float,
             key="series.train",
         ),
         Flag(
             "val_part",
             "--val",
-            "validation part: fraction (<1) or rows (default: 10% of the rows, at least the horizon)",
+            "validation part: fraction (<1) or rows",
             float,
             key="series.val",
         ),
         Flag(
             "test_part",
             "--test",
-            "test part: fraction or rows (default: 20% of the rows, at least the horizon; the rest if --train "
-            "is given)",
+            "test part: fraction or rows",
             float,
             key="series.test",
         ),
@@ -175,12 +182,12 @@ class Forecaster(Task):
             key="quantiles",
             parse=_quantiles,
         ),
-        Flag("linear", "--linear", "the model's linear part: tuned, frozen or none", key="linear"),
+        Flag("linear", "--linear", "the model's linear part: frozen, tuned or none", key="linear"),
         Flag("patch", "--patch", "steps per recurrent step (the RNN reads the window in segments)", int, key="patch"),
         Flag(
             "season",
             "--season",
-            "seasonal period for the naive baseline, MASE and the default lookback (default: inferred)",
+            "seasonal period for the naive baseline, MASE and the default lookback",
             int,
             key="season",
         ),

@@ -31,7 +31,7 @@ from .forecast_linear import LinearForecast
 if TYPE_CHECKING:
     from .forecast import ForecastConfig
 
-LINEAR = ("tuned", "frozen", "none")
+LINEAR = ("frozen", "tuned", "none")
 
 
 def monotone(raw: Tensor, median: int) -> Tensor:
