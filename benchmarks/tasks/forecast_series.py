@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7, help="draws the synthetic series (and seeds training)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "results")
     args = ap.parse_args()
+    torch.set_num_threads(1)  # small models: a second thread only waits (and spins) on a busy machine
     rows = []
     for name, frame, target, time_column, horizon in real() + synthetic(args.seed):
         series = SeriesConfig(target=[target], time_column=time_column, horizon=horizon, missing="interpolate")
