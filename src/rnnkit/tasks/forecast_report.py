@@ -97,14 +97,10 @@ def score(task: Forecaster, prepared: SeriesData, part: str) -> dict[str, Any]:
     }
     y_u, y_s = unscale(y, sh, sc), y.numpy()
     q = unscale(pred, sh, sc) if task.cfg.quantiles else None
-    insample = [
-        unscale(
-            prepared.targets[None, prepared.part_range(i, "train")[0] : prepared.part_range(i, "train")[1]],
-            shift[i : i + 1],
-            scale[i : i + 1],
-        )[0]
-        for i in range(len(prepared.ids))
-    ]
+    insample = []  # each series' training targets in data units: MASE's scale
+    for i in range(len(prepared.ids)):
+        lo, hi = prepared.part_range(i, "train")
+        insample.append(prepared.targets[lo:hi] * scale[i] + shift[i])
 
     def metrics(rows: np.ndarray, series: list[int]) -> dict[str, Any]:
         out: dict[str, Any] = {}
