@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
@@ -73,3 +74,35 @@ def test_store_urls(tmp_path):
     with pytest.raises(ValueError, match="synchronous"):
         open_store(f"sqlite:///{tmp_path}/n.db?sync=off")
     assert redact("postgresql://me:pw@host/db") == "postgresql://me:***@host/db"
+
+
+class _FailingDb:
+    """A SQLite connection whose next COMMIT (and, with ``rollback``, ROLLBACK) fails as a full disk would."""
+
+    def __init__(self, db: sqlite3.Connection, rollback: bool = False) -> None:
+        self.db, self.fail = db, {"COMMIT"} | ({"ROLLBACK"} if rollback else set())
+
+    def execute(self, sql: str, *args):
+        if sql in self.fail:
+            self.fail.discard(sql)
+            raise sqlite3.OperationalError(f"database or disk is full ({sql})")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.db, name)
+
+
+@pytest.mark.parametrize("rollback_fails", [False, True])
+def test_a_failed_commit_is_rolled_back_and_the_store_keeps_working(tmp_path, rollback_fails):
+    store = SQLiteStore(tmp_path / "s.db")
+    with store.batch(["a"]) as b:
+        b.write(StreamRecord("a", 1, 1, b"s", None, 1.0, 1.0))
+    store._local.db = _FailingDb(store._db(), rollback=rollback_fails)
+    # the error raised is the COMMIT's, not the ROLLBACK's
+    with pytest.raises(sqlite3.OperationalError, match=r"full \(COMMIT\)"), store.batch(["a"]) as b:
+        b.write(StreamRecord("a", 2, 2, b"t", None, 1.0, 2.0))
+    # the next batches (this thread and another connection) work: no transaction was left open
+    with store.batch(["a"]) as b:
+        assert b.records["a"].seq == 1  # the failed batch left nothing
+        b.write(StreamRecord("a", 2, 2, b"t", None, 1.0, 2.0))
+    assert SQLiteStore(tmp_path / "s.db").get("a").seq == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import sqlite3
 import threading
 import time
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Batch", "SQLiteStore", "Store", "StreamRecord", "model_fingerprint", "open_store"]
+
+log = logging.getLogger("rnnkit.serve")
 
 #: columns of a stream record, in the order the stores select them
 COLUMNS = "id, seq, steps, state, answer, created, updated, expired"
@@ -220,10 +223,23 @@ class SQLiteStore(Store):
         db.execute("BEGIN IMMEDIATE")  # take the write lock now: the records read below cannot change under us
         try:
             yield db
+            db.execute("COMMIT")  # a full disk or an I/O error can fail the COMMIT itself: roll back below
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:  # the original error is the one to raise; this connection is done
+                    log.warning("sqlite store: ROLLBACK failed; reopening the connection", exc_info=True)
+                    self._discard(db)
             raise
-        db.execute("COMMIT")
+
+    def _discard(self, db: sqlite3.Connection) -> None:
+        """Close this thread's connection (closing rolls back what is open) so that the next use reopens one."""
+        with contextlib.suppress(sqlite3.Error):
+            db.close()
+        with self._lock, contextlib.suppress(ValueError):
+            self._all.remove(db)
+        self._local.db = None
 
     @contextlib.contextmanager
     def batch(self, ids: list[str]) -> Iterator[Batch]:
