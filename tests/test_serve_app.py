@@ -162,3 +162,30 @@ def _small_limits():
     from rnnkit.serve import Limits
 
     return Limits(max_body_bytes=20_000)
+
+
+def test_max_streams_refuses_new_streams_with_a_429(tmp_path):
+    with client(lm_run(tmp_path), max_streams=2) as c:
+        assert c.post("/v1/streams/a/observe", json={"text": "a"}).status_code == 200
+        assert c.post("/v1/streams/b/observe", json={"text": "a"}).status_code == 200
+        r = c.post("/v1/streams/c/observe", json={"text": "a"})
+        assert r.status_code == 429 and r.json()["field"] == "stream", r.text
+        assert "--max-streams" in r.json()["detail"] and "\n" not in r.json()["detail"]
+        assert c.post("/v1/streams/a/observe", json={"text": "b"}).status_code == 200  # existing streams go on
+        assert "rnnkit_streams 2.0" in c.get("/metrics").text
+        assert c.delete("/v1/streams/a").status_code == 200
+        assert c.post("/v1/streams/c/observe", json={"text": "a"}).status_code == 200
+
+
+def test_tombstones_are_purged_after_tombstone_ttl(tmp_path):
+    with client(lm_run(tmp_path), idle_ttl=0.2, tombstone_ttl=0.2) as c:
+        assert c.post("/v1/streams/t/observe", json={"text": "ab"}).status_code == 200
+        store = c.app.app.state.store
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (store.get("t") and store.get("t").expired):
+            time.sleep(0.02)
+        assert store.get("t").expired  # first a tombstone: the next call hears it expired
+        while time.monotonic() < deadline and store.get("t") is not None:
+            time.sleep(0.02)
+        assert store.get("t") is None  # then gone
+        assert c.get("/v1/streams/t").status_code == 404

@@ -106,3 +106,36 @@ def test_a_failed_commit_is_rolled_back_and_the_store_keeps_working(tmp_path, ro
         assert b.records["a"].seq == 1  # the failed batch left nothing
         b.write(StreamRecord("a", 2, 2, b"t", None, 1.0, 2.0))
     assert SQLiteStore(tmp_path / "s.db").get("a").seq == 2
+
+
+def test_live_count_is_kept_without_scanning_the_streams(tmp_path):
+    store = SQLiteStore(tmp_path / "s.db")
+    now = time.time()
+    with store.batch(["a", "b", "c"]) as b:
+        for sid in "abc":
+            b.write(StreamRecord(sid, 1, 1, b"s", None, now - 100, now - 100))
+    with store.batch(["a", "d"]) as b:
+        assert b.live == 3
+        b.write(StreamRecord("a", 2, 2, b"s", None, now - 100, now))  # an update: still 3
+        b.write(StreamRecord("d", 1, 1, b"s", None, now, now))  # new: 4
+    assert store.delete("b") and store.expire(now - 50) == 1  # c idled out
+    statements: list[str] = []
+    store._db().set_trace_callback(statements.append)
+    assert store.count() == 2
+    assert not any("rnnkit_streams" in s for s in statements), statements  # /metrics reads a counter, not the table
+    store._db().set_trace_callback(None)
+    # a store written before the counter existed gets it counted once, when opened
+    store._db().execute("DROP TABLE rnnkit_counts")
+    assert SQLiteStore(tmp_path / "s.db").count() == 2
+
+
+def test_purge_removes_old_tombstones_only(tmp_path):
+    store = SQLiteStore(tmp_path / "s.db")
+    now = time.time()
+    with store.batch(["old", "recent", "live"]) as b:
+        b.write(StreamRecord("old", 1, 1, None, None, now - 300, now - 300, expired=True))
+        b.write(StreamRecord("recent", 1, 1, None, None, now - 30, now - 30, expired=True))
+        b.write(StreamRecord("live", 1, 1, b"s", None, now - 300, now - 300))
+    assert store.purge(now - 100) == 1
+    assert store.get("old") is None and store.get("recent").expired and store.get("live").state == b"s"
+    assert store.count() == 1

@@ -84,7 +84,13 @@ def test_pg_batches_serialise_and_roll_back(pg_url):
     store.check_model("m1")
     with pytest.raises(ValueError, match="another model"):
         store.check_model("m2")
+    assert store.count() == 2
     assert store.delete("c") and store.delete("d") and store.count() == 0
+    with store.batch(["old", "live"]) as b:
+        b.write(StreamRecord("old", 1, 1, None, None, 1.0, 1.0, expired=True))
+        b.write(StreamRecord("live", 1, 1, b"s", None, 1.0, 1.0))
+    assert store.count() == 1 and store.purge(2.0) == 1 and store.get("old") is None
+    assert store.expire(2.0) == 1 and store.count() == 0 and store.purge(2.0) == 1
     store.close()
     _reset(pg_url)  # the servers below serve another model
 
@@ -117,15 +123,24 @@ def test_two_servers_share_streams(pg_url, tmp_path):
         assert gap.status_code == 409 and gap.json()["expected"] == len(text) + 1
 
         # concurrent observations of one stream at both servers, without seq: each applied exactly once
+        failures: list[str] = []  # collected here: pytest never sees an assert that fails in a thread
+
         def send(client: httpx.Client, n: int) -> None:
             for _ in range(n):
-                assert client.post("/v1/streams/busy/observe", json={"text": "a"}).status_code == 200
+                try:
+                    r = client.post("/v1/streams/busy/observe", json={"text": "a"})
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                    continue
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code}: {r.text}")
 
         senders = [threading.Thread(target=send, args=(c, 25)) for c in clients]
         for t in senders:
             t.start()
         for t in senders:
             t.join()
+        assert not failures, failures[:3]
         busy = clients[1].post("/v1/streams/busy/observe", json={"text": "a", "seq": 51, "top": 3}).json()
         for c in clients:
             c.close()

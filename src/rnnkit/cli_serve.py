@@ -36,6 +36,14 @@ def register(app: typer.Typer) -> None:
         idle_ttl: float = typer.Option(
             7 * 24 * 3600.0, "--idle-ttl", help="seconds without observations after which a stream expires (0: never)"
         ),
+        tombstone_ttl: float = typer.Option(
+            7 * 24 * 3600.0,
+            "--tombstone-ttl",
+            help="seconds an expired stream's tombstone (its 'expired' 404) is kept before the id is forgotten",
+        ),
+        max_streams: int = typer.Option(
+            1_000_000, "--max-streams", help="most live streams in the store; a new one beyond is a 429 (0: no bound)"
+        ),
         workers: int = typer.Option(1, help="server processes on this port (they share the store)"),
         device: str = typer.Option("cpu", help="where the model runs: cpu, cuda, mps or auto"),
         threads: int = typer.Option(1, help="torch threads per server process (the HTTP loop needs a core too)"),
@@ -63,7 +71,18 @@ def register(app: typer.Typer) -> None:
                 raise ValueError(f"--api-key-env {api_key_env}: the environment variable {api_key_env} is not set")
         if workers < 1:
             raise ValueError(f"--workers must be >= 1, got {workers}")
-        cfg = ServeConfig(run, store, key, max_batch, max_wait_ms, idle_ttl, device, threads)
+        cfg = ServeConfig(
+            run=run,
+            store=store,
+            api_key=key,
+            max_batch=max_batch,
+            max_wait_ms=max_wait_ms,
+            idle_ttl=idle_ttl,
+            tombstone_ttl=tombstone_ttl,
+            max_streams=max_streams,
+            device=device,
+            threads=threads,
+        )
         shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in ("api_key", "limits")}
         os.environ[CONFIG_ENV] = json.dumps({**shared, "run": str(cfg.run), "api_key_env": api_key_env})
         console.print(f"serving {run} on http://{host}:{port} (docs: /docs; streams: {_shown(cfg.store)})")

@@ -74,18 +74,23 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
     store = store if store is not None else open_store(cfg.store)  # type: ignore[arg-type]
     store.check_model(model_fingerprint(model_dir(cfg.run)))
     streamer = streamer_for(task)
-    engine = Engine(streamer, store, cfg.idle_ttl)
+    engine = Engine(streamer, store, idle_ttl=cfg.idle_ttl, max_streams=cfg.max_streams)
     metrics = Metrics(store.count)
     # a local SQLite batch runs on the event loop; a PostgreSQL one (network, other servers' locks) on a thread
     batcher = Batcher(engine, cfg.max_batch, cfg.max_wait_ms, metrics.batch, inline=isinstance(store, SQLiteStore))
     info = describe(task, streamer)
 
-    async def sweep() -> None:  # idle streams become tombstones: their state is freed, the 404 remains
+    async def sweep() -> None:
+        """Idle streams become tombstones (their state is freed, the 404 remains); old tombstones go."""
         period = min(cfg.idle_ttl / 2, 60.0)
         while True:
             await asyncio.sleep(period)
             with contextlib.suppress(Exception):  # a busy store now is fine: the next round catches up
-                await asyncio.to_thread(store.expire, time.time() - cfg.idle_ttl)
+                now = time.time()
+                while await asyncio.to_thread(store.expire, now - cfg.idle_ttl, 1000) == 1000:
+                    pass
+                while await asyncio.to_thread(store.purge, now - cfg.idle_ttl - cfg.tombstone_ttl, 1000) == 1000:
+                    pass
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

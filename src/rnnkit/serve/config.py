@@ -42,7 +42,10 @@ class ServeConfig:
         api_key: the key every endpoint but ``/healthz`` requires; None serves without one.
         max_batch: most streams stepped in one batched call.
         max_wait_ms: how long the first observation of a batch may wait for others to join it.
-        idle_ttl: seconds after its last update a stream expires (0: never).
+        idle_ttl: seconds after its last update a stream expires (0: never): its state is dropped, a tombstone
+            remains so that its next call hears it expired.
+        tombstone_ttl: seconds a tombstone is kept (after that the stream id is simply unknown).
+        max_streams: most live streams in the store (0: no bound); observing a new stream beyond it is a 429.
         device: where the model runs.
         threads: torch threads for the model (the HTTP event loop needs a core of its own too).
         limits: request bounds.
@@ -54,6 +57,8 @@ class ServeConfig:
     max_batch: int = 256
     max_wait_ms: float = 2.0
     idle_ttl: float = 7 * 24 * 3600.0
+    tombstone_ttl: float = 7 * 24 * 3600.0
+    max_streams: int = 1_000_000
     device: str = "cpu"
     threads: int = 1
     limits: Limits = field(default_factory=Limits)
@@ -70,3 +75,7 @@ class ServeConfig:
             raise ValueError(f"{option('threads')} must be >= 1, got {self.threads}")
         if self.idle_ttl < 0:
             raise ValueError(f"{option('idle_ttl')} must be >= 0 seconds (0: never expire), got {self.idle_ttl}")
+        if self.tombstone_ttl < 0:
+            raise ValueError(f"{option('tombstone_ttl')} must be >= 0 seconds, got {self.tombstone_ttl}")
+        if self.max_streams < 0:
+            raise ValueError(f"{option('max_streams')} must be >= 0 (0: no bound), got {self.max_streams}")

@@ -39,8 +39,8 @@ def error(status: int, detail: str, field: str | None = None, **extra: Any) -> O
 class Engine:
     """Runs batches (at most one observation per stream) against a store; thread-safe as the store is."""
 
-    def __init__(self, streamer: Streamer, store: Store, idle_ttl: float = 0.0) -> None:
-        self.streamer, self.store, self.idle_ttl = streamer, store, idle_ttl
+    def __init__(self, streamer: Streamer, store: Store, *, idle_ttl: float = 0.0, max_streams: int = 0) -> None:
+        self.streamer, self.store, self.idle_ttl, self.max_streams = streamer, store, idle_ttl, max_streams
 
     def expired(self, rec: StreamRecord, now: float) -> bool:
         return rec.expired or (self.idle_ttl > 0 and rec.updated < now - self.idle_ttl)
@@ -51,11 +51,18 @@ class Engine:
             "is gone; observe it again (from seq 1) to start it anew"
         )
 
+    def full_message(self) -> str:
+        return (
+            f"the server keeps at most {self.max_streams} streams (--max-streams) and has that many; delete "
+            "finished streams (DELETE /v1/streams/{id}) or retry once idle ones expire"
+        )
+
     def run(self, items: list[Observation]) -> list[Outcome]:
         """Answer each observation; every state change is committed before this returns."""
         outcomes: list[Outcome | None] = [None] * len(items)
         with self.store.batch([it.stream for it in items]) as batch:
             now = time.time()
+            room = self.max_streams - batch.live if self.max_streams else len(items)  # new streams allowed
             todo: list[tuple[int, Observation, StreamRecord | None]] = []
             for k, it in enumerate(items):
                 rec = batch.records.get(it.stream)
@@ -76,6 +83,11 @@ class Engine:
                             expected=last + 1,
                         )
                     continue
+                if rec is None:
+                    if room <= 0:
+                        outcomes[k] = error(429, self.full_message(), "stream")
+                        continue
+                    room -= 1
                 todo.append((k, it, rec))
             if todo:
                 results = self.streamer.step(

@@ -71,20 +71,29 @@ class StreamRecord:
 
 
 class Batch:
-    """An open transaction over some streams: ``records`` (the existing ones, by id), then :meth:`write`."""
+    """An open transaction over some streams: ``records`` (the existing ones, by id) and ``live`` (the live
+    streams in the store when it began), then :meth:`write` and :meth:`delete`."""
 
-    def __init__(self, records: dict[str, StreamRecord]) -> None:
-        self.records = records
+    def __init__(self, records: dict[str, StreamRecord], live: int = 0) -> None:
+        self.records, self.live = records, live
         self.written: list[StreamRecord] = []
         self.deleted: list[str] = []
+        self._was_live = {sid for sid, rec in records.items() if not rec.expired}
+        self._is_live: dict[str, bool] = {}
 
     def write(self, record: StreamRecord) -> None:
         """Store ``record`` when the transaction commits."""
         self.written.append(record)
+        self._is_live[record.id] = not record.expired
 
     def delete(self, stream_id: str) -> None:
         """Remove a stream when the transaction commits."""
         self.deleted.append(stream_id)
+        self._is_live[stream_id] = False
+
+    def live_delta(self) -> int:
+        """How the number of live streams changes when this batch commits."""
+        return sum(int(now) - int(sid in self._was_live) for sid, now in self._is_live.items())
 
 
 class Store:
@@ -126,8 +135,13 @@ class Store:
         """Ids of live streams last updated before ``before`` (at most ``limit``)."""
         raise NotImplementedError
 
+    def purge(self, before: float, limit: int = 1000) -> int:
+        """Remove up to ``limit`` tombstones last updated before ``before`` (after that an old stream id is simply
+        unknown); returns how many."""
+        raise NotImplementedError
+
     def count(self) -> int:
-        """Live (not expired) streams."""
+        """Live (not expired) streams: a counter kept by every batch, not a scan (cheap enough for each scrape)."""
         raise NotImplementedError
 
     def check_model(self, fingerprint: str) -> None:
@@ -191,8 +205,15 @@ class SQLiteStore(Store):
                 "steps INTEGER NOT NULL, state BLOB, answer BLOB, created REAL NOT NULL, updated REAL NOT NULL, "
                 "expired INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID"
             )
-            db.execute("CREATE INDEX IF NOT EXISTS rnnkit_streams_updated ON rnnkit_streams (updated)")
+            # the sweeps look for live streams (expire) and tombstones (purge) by age
+            db.execute("DROP INDEX IF EXISTS rnnkit_streams_updated")
+            db.execute("CREATE INDEX IF NOT EXISTS rnnkit_streams_age ON rnnkit_streams (expired, updated)")
             db.execute("CREATE TABLE IF NOT EXISTS rnnkit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            # the live streams, counted once (a store from before the counter) and then kept by every batch
+            db.execute("CREATE TABLE IF NOT EXISTS rnnkit_counts (key TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+            db.execute(
+                "INSERT OR IGNORE INTO rnnkit_counts SELECT 'live', count(*) FROM rnnkit_streams WHERE expired = 0"
+            )
         self._checkpointer.start()
 
     def _checkpoints(self, every: float = 0.5) -> None:
@@ -251,8 +272,11 @@ class SQLiteStore(Store):
                 for row in db.execute(f"SELECT {COLUMNS} FROM rnnkit_streams WHERE id IN ({marks})", part):
                     rec = StreamRecord.from_row(row)
                     records[rec.id] = rec
-            b = Batch(records)
+            b = Batch(records, self._live(db))
             yield b
+            delta = b.live_delta()
+            if delta:
+                db.execute("UPDATE rnnkit_counts SET n = n + ? WHERE key = 'live'", (delta,))
             if b.written:
                 db.executemany(
                     f"INSERT INTO rnnkit_streams ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO "
@@ -269,12 +293,25 @@ class SQLiteStore(Store):
 
     def idle(self, before: float, limit: int) -> list[str]:
         rows = self._db().execute(
-            "SELECT id FROM rnnkit_streams WHERE updated < ? AND expired = 0 LIMIT ?", (before, limit)
+            "SELECT id FROM rnnkit_streams WHERE expired = 0 AND updated < ? LIMIT ?", (before, limit)
         )
         return [r[0] for r in rows]
 
+    def purge(self, before: float, limit: int = 1000) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM rnnkit_streams WHERE id IN "
+                "(SELECT id FROM rnnkit_streams WHERE expired = 1 AND updated < ? LIMIT ?)",
+                (before, limit),
+            )
+            return cur.rowcount
+
+    @staticmethod
+    def _live(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT n FROM rnnkit_counts WHERE key = 'live'").fetchone()[0])
+
     def count(self) -> int:
-        return int(self._db().execute("SELECT count(*) FROM rnnkit_streams WHERE expired = 0").fetchone()[0])
+        return self._live(self._db())
 
     def check_model(self, fingerprint: str) -> None:
         with self._tx() as db:

@@ -24,8 +24,12 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rnnkit_streams (id text PRIMARY KEY, seq bigint NOT NULL, steps bigint NOT NULL, "
     "state bytea, answer bytea, created double precision NOT NULL, updated double precision NOT NULL, "
     "expired boolean NOT NULL DEFAULT false)",
-    "CREATE INDEX IF NOT EXISTS rnnkit_streams_updated ON rnnkit_streams (updated)",
+    "DROP INDEX IF EXISTS rnnkit_streams_updated",
+    "CREATE INDEX IF NOT EXISTS rnnkit_streams_age ON rnnkit_streams (expired, updated)",
     "CREATE TABLE IF NOT EXISTS rnnkit_meta (key text PRIMARY KEY, value text NOT NULL)",
+    # the live streams, counted once (a store from before the counter) and then kept by every batch
+    "CREATE TABLE IF NOT EXISTS rnnkit_counts (key text PRIMARY KEY, n bigint NOT NULL)",
+    "INSERT INTO rnnkit_counts SELECT 'live', count(*) FROM rnnkit_streams WHERE NOT expired ON CONFLICT DO NOTHING",
 )
 
 
@@ -82,8 +86,11 @@ class PostgresStore(Store):
                 (LOCK_SPACE, keys),
             )
             rows = db.execute(f"SELECT {COLUMNS} FROM rnnkit_streams WHERE id = ANY(%s)", (ids,)).fetchall()
-            b = Batch({r[0]: StreamRecord.from_row(r) for r in rows})
+            b = Batch({r[0]: StreamRecord.from_row(r) for r in rows}, self._live(db))
             yield b
+            delta = b.live_delta()
+            if delta:  # a row lock until COMMIT: only batches that create or remove streams wait on it
+                db.execute("UPDATE rnnkit_counts SET n = n + %s WHERE key = 'live'", (delta,))
             if b.written:
                 cols = list(zip(*(r.row() for r in b.written)))
                 db.execute(
@@ -107,8 +114,21 @@ class PostgresStore(Store):
         )
         return [r[0] for r in rows]
 
+    def purge(self, before: float, limit: int = 1000) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM rnnkit_streams WHERE id IN "
+                "(SELECT id FROM rnnkit_streams WHERE expired AND updated < %s LIMIT %s) AND expired",
+                (before, limit),
+            )
+            return cur.rowcount
+
+    @staticmethod
+    def _live(db) -> int:
+        return int(db.execute("SELECT n FROM rnnkit_counts WHERE key = 'live'").fetchone()[0])
+
     def count(self) -> int:
-        return int(self._db().execute("SELECT count(*) FROM rnnkit_streams WHERE NOT expired").fetchone()[0])
+        return self._live(self._db())
 
     def check_model(self, fingerprint: str) -> None:
         with self._tx() as db:
