@@ -189,3 +189,41 @@ def test_tombstones_are_purged_after_tombstone_ttl(tmp_path):
             time.sleep(0.02)
         assert store.get("t") is None  # then gone
         assert c.get("/v1/streams/t").status_code == 404
+
+
+def test_every_limit_is_read_from_the_config(tmp_path):
+    from rnnkit.serve import Limits
+
+    tiny = Limits(max_chunk=2, max_text=5, max_top=1, max_items=1, max_generate=3, max_rows=9)
+    lm, fc = lm_run(tmp_path / "lm"), forecast_run(tmp_path / "fc")
+    rows = series(10).to_dict("records")
+    over = [
+        (lm, "/v1/streams/a/observe", {"tokens": ["a", "b", "c"]}, "body.tokens"),
+        (lm, "/v1/streams/a/observe", {"text": "abcdef"}, "body.text"),
+        (lm, "/v1/streams/a/observe", {"text": "abc"}, "text"),  # 3 tokens: over max_chunk once tokenised
+        (lm, "/v1/streams/a/observe", {"text": "a", "top": 2}, "body.top"),
+        (lm, "/v1/predict", {"inputs": [{"text": "a"}, {"text": "b"}]}, "body.inputs"),
+        (lm, "/v1/predict", {"inputs": [{"text": "abcdef", "length": 1}]}, "body.inputs.0.text"),
+        (lm, "/v1/predict", {"inputs": [{"text": "a", "length": 4}]}, "body.inputs.0.length"),
+        (lm, "/v1/predict", {"inputs": [{"text": "a"}]}, "inputs"),  # the default length (50) is over max_generate
+        (fc, "/v1/streams/f/observe", {"rows": rows[:3]}, "body.rows"),
+        (fc, "/v1/predict", {"inputs": [{"rows": rows}]}, "body.inputs.0.rows"),
+    ]
+    at_limit = [
+        (lm, "/v1/streams/a/observe", {"tokens": ["a", "b"], "top": 1}),
+        (lm, "/v1/streams/a/observe", {"text": "ab"}),
+        (lm, "/v1/predict", {"inputs": [{"text": "abcde", "length": 3}]}),
+        (fc, "/v1/streams/f/observe", {"rows": rows[:2]}),
+        (fc, "/v1/predict", {"inputs": [{"rows": rows[:9]}]}),
+    ]
+    for run in (lm, fc):
+        with client(run, limits=tiny) as c:
+            for _, path, body, field in (x for x in over if x[0] == run):
+                r = c.post(path, json=body)
+                assert r.status_code == 422 and r.json()["field"] == field, (path, body, r.text)
+            for _, path, body in (x for x in at_limit if x[0] == run):
+                r = c.post(path, json=body)
+                assert r.status_code == 200, (path, body, r.text)
+    # and limits above the defaults are honoured too
+    with client(lm, limits=Limits(max_chunk=300)) as c:
+        assert c.post("/v1/streams/b/observe", json={"tokens": ["a"] * 300}).status_code == 200

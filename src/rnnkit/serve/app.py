@@ -11,8 +11,6 @@ Observations go through the :class:`~rnnkit.serve.batcher.Batcher` (micro-batche
 :class:`~rnnkit.serve.engine.Engine` (one store transaction per batch, committed before any answer is sent).
 """
 
-from __future__ import annotations
-
 import asyncio
 import contextlib
 import json
@@ -42,11 +40,10 @@ from .schemas import (
     ErrorBody,
     Health,
     ModelInfo,
-    ObserveRequest,
     ObserveResponse,
-    PredictRequest,
     PredictResponse,
     StreamInfo,
+    bounded,
 )
 from .store import SQLiteStore, Store, model_fingerprint, open_store
 from .streaming import RequestError, streamer_for
@@ -73,7 +70,9 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
     task.model.eval()
     store = store if store is not None else open_store(cfg.store)  # type: ignore[arg-type]
     store.check_model(model_fingerprint(model_dir(cfg.run)))
-    streamer = streamer_for(task)
+    streamer = streamer_for(task, cfg.limits)
+    # the request models with this server's bounds (validated and shown at /docs)
+    Observe, Predict = bounded(cfg.limits)
     engine = Engine(streamer, store, idle_ttl=cfg.idle_ttl, max_streams=cfg.max_streams)
     metrics = Metrics(store.count)
     # a local SQLite batch runs on the event loop; a PostgreSQL one (network, other servers' locks) on a thread
@@ -145,9 +144,9 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
         return info
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
-    def predict_route(req: PredictRequest) -> dict[str, Any]:
+    def predict_route(req: Predict) -> dict[str, Any]:
         """Whole inputs, no state: the answers `rnnkit predict` gives (for a language model, `rnnkit generate`)."""
-        return {"task": task.name, "outputs": predict(task, req)}
+        return {"task": task.name, "outputs": predict(task, req, cfg.limits)}
 
     @app.post(
         "/v1/streams/{stream_id}/observe",
@@ -159,7 +158,7 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
             503: {"model": ErrorBody, "description": "the batch could not be applied; retry"},
         },
     )
-    async def observe(req: ObserveRequest, stream_id: str = StreamId) -> JSONResponse:
+    async def observe(req: Observe, stream_id: str = StreamId) -> JSONResponse:
         """The next observation(s) of a stream: the server steps the model from the stream's state, commits the new
         state, then answers. With `seq`, a retry of the last call returns its stored answer (no second step)."""
         inputs, steps = streamer.parse(req)
@@ -202,7 +201,7 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
     async def fast_observe(stream_id: str, body: bytes, send: Any) -> bool:
         """``observe`` for a well-formed request: the same answer without FastAPI's per-request machinery."""
         try:
-            req = ObserveRequest.model_validate_json(body)
+            req = Observe.model_validate_json(body)
         except ValidationError:
             return False  # the route gives the usual 422
         try:

@@ -19,6 +19,7 @@ import torch
 
 from ..data.timeseries import encode, handle_missing, parse_times
 from ..tasks.base import Task
+from .config import Limits
 from .schemas import ObserveRequest
 from .streaming import RequestError, StepResult, Streamer, one_of
 
@@ -37,17 +38,17 @@ class ForecastStreamer(Streamer):
     )
 
     @classmethod
-    def for_task(cls, task: Task) -> Streamer:
+    def for_task(cls, task: Task, limits: Limits | None = None) -> Streamer:
         if task.cfg.series.future_covariates:
             return Streamer(
                 task,
                 "this forecaster needs known-future covariates for every forecast, which a stream of rows does not "
                 "give; POST the series with the future rows to /v1/predict",
             )
-        return cls(task)
+        return cls(task, limits)
 
-    def __init__(self, task: Task) -> None:
-        super().__init__(task)
+    def __init__(self, task: Task, limits: Limits | None = None) -> None:
+        super().__init__(task, limits=limits)
         cfg = task.cfg.series
         self.series = cfg
         self.numeric = list(dict.fromkeys([*cfg.target, *cfg.past_covariates]))

@@ -15,9 +15,6 @@ from .config import Limits
 from .schemas import PredictItem, PredictRequest
 from .streaming import RequestError, Streamer
 
-#: tokens one /v1/predict call of a language model may generate in all
-MAX_GENERATE = Limits().max_generate
-
 
 def _field(name: str, type_: str, description: str = "") -> dict[str, str]:
     return {"name": name, "type": type_, "description": description}
@@ -98,8 +95,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def predict(task: Task, req: PredictRequest) -> list[dict[str, Any]]:
-    """One output per input, as the CLI gives them (raises RequestError for a bad input)."""
+def predict(task: Task, req: PredictRequest, limits: Limits | None = None) -> list[dict[str, Any]]:
+    """One output per input, as the CLI gives them (raises RequestError for a bad input or one over ``limits``)."""
+    limits = limits or Limits()
     name = task.name
     try:
         if name == "forecast":
@@ -138,8 +136,10 @@ def predict(task: Task, req: PredictRequest) -> list[dict[str, Any]]:
             sampling = SamplingConfig(s.temperature, s.top_k, s.top_p) if s else SamplingConfig()
             seed = s.seed if s else None
             total = sum(item.length or 50 for item in req.inputs)
-            if total > MAX_GENERATE:
-                raise RequestError("inputs", f"at most {MAX_GENERATE} tokens per request in all, asked for {total}")
+            if total > limits.max_generate:
+                raise RequestError(
+                    "inputs", f"at most {limits.max_generate} tokens per request in all (length), asked for {total}"
+                )
             return [
                 {"text": task.generate(item.text or "", item.length or 50, sampling, seed)}  # type: ignore[attr-defined]
                 for item in req.inputs

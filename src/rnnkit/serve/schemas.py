@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from .config import Limits
 
+#: the default bounds; :func:`bounded` makes the request models of other :class:`Limits`
 _L = Limits()
 #: stream ids: letters, digits and ``. _ : @ -``, starting with a letter or digit, at most 128 characters
 STREAM_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
@@ -16,6 +17,8 @@ Value = float | int | str | None
 Row = dict[str, Value]
 _MAX_TOKEN = 200
 _MAX_COLUMNS = 64
+_TOP = "language model: how many likely next tokens to list"
+_LENGTH = "language model: tokens to generate"
 
 
 class Strict(BaseModel):
@@ -55,7 +58,7 @@ class ObserveRequest(Strict):
     token: str | None = Field(None, min_length=1, max_length=_MAX_TOKEN)
     tokens: list[str] | None = Field(None, min_length=1, max_length=_L.max_chunk)
     text: str | None = Field(None, min_length=1, max_length=_L.max_text)
-    top: int = Field(5, ge=1, le=_L.max_top, description="language model: how many likely next tokens to list")
+    top: int = Field(5, ge=1, le=_L.max_top, description=_TOP)
     sample: Sampling | None = Field(None, description="language model: also draw the next token")
 
 
@@ -99,7 +102,7 @@ class PredictItem(Strict):
     rows: list[dict[str, Value]] | None = Field(None, min_length=1, max_length=_L.max_rows)
     text: str | None = Field(None, max_length=_L.max_text)
     tokens: list[str] | None = Field(None, min_length=1, max_length=_L.max_chunk)
-    length: int | None = Field(None, ge=1, le=_L.max_generate, description="language model: tokens to generate")
+    length: int | None = Field(None, ge=1, le=_L.max_generate, description=_LENGTH)
 
 
 class PredictRequest(Strict):
@@ -139,3 +142,32 @@ class Health(BaseModel):
     status: str
     task: str
     streams: int | None = None
+
+
+def bounded(limits: Limits) -> tuple[type[ObserveRequest], type[PredictRequest]]:
+    """The request models with the bounds of ``limits`` (what the app validates and what /docs shows)."""
+    rows = list[dict[str, Value]] | None
+    observe = create_model(
+        "ObserveRequest",
+        __base__=ObserveRequest,
+        __doc__=ObserveRequest.__doc__,
+        rows=(rows, Field(None, min_length=1, max_length=limits.max_chunk)),
+        tokens=(list[str] | None, Field(None, min_length=1, max_length=limits.max_chunk)),
+        text=(str | None, Field(None, min_length=1, max_length=limits.max_text)),
+        top=(int, Field(5, ge=1, le=limits.max_top, description=_TOP)),
+    )
+    item = create_model(
+        "PredictItem",
+        __base__=PredictItem,
+        __doc__=PredictItem.__doc__,
+        rows=(rows, Field(None, min_length=1, max_length=limits.max_rows)),
+        text=(str | None, Field(None, max_length=limits.max_text)),
+        tokens=(list[str] | None, Field(None, min_length=1, max_length=limits.max_chunk)),
+        length=(int | None, Field(None, ge=1, le=limits.max_generate, description=_LENGTH)),
+    )
+    predict = create_model(
+        "PredictRequest",
+        __base__=PredictRequest,
+        inputs=(list[item], Field(min_length=1, max_length=limits.max_items)),  # type: ignore[valid-type]
+    )
+    return observe, predict

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..decoding import SamplingConfig, sample_next
 from ..tasks.base import Task
+from .config import Limits
 from .schemas import ObserveRequest
 
 
@@ -45,8 +46,8 @@ class Streamer:
     #: fields of an observe request this model reads
     fields: tuple[str, ...] = ()
 
-    def __init__(self, task: Task, reason: str = "") -> None:
-        self.task = task
+    def __init__(self, task: Task, reason: str = "", limits: Limits | None = None) -> None:
+        self.task, self.limits = task, limits or Limits()
         self.describe = reason or self.describe
 
     def parse(self, req: ObserveRequest) -> tuple[Any, int]:
@@ -77,8 +78,8 @@ class RNNStreamer(Streamer):
     streams = True
     fields = ("token", "tokens", "text")
 
-    def __init__(self, task: Task) -> None:
-        super().__init__(task)
+    def __init__(self, task: Task, limits: Limits | None = None) -> None:
+        super().__init__(task, limits=limits)
         self.model = task.model
         rnn = self.model.rnn
         self.shape = (rnn.num_layers, rnn.hidden_size)
@@ -124,8 +125,8 @@ class RNNStreamer(Streamer):
 
     def parse(self, req: ObserveRequest) -> tuple[list[int], int]:
         ids = self.token_ids(req)
-        if len(ids) > 256:
-            raise RequestError("text", f"at most 256 tokens per observation, got {len(ids)}")
+        if len(ids) > self.limits.max_chunk:
+            raise RequestError("text", f"at most {self.limits.max_chunk} tokens per observation, got {len(ids)}")
         return ids, len(ids)
 
     @torch.no_grad()
@@ -222,11 +223,11 @@ class TagStreamer(RNNStreamer):
         return [(blob, {"tags": a}) for blob, a in zip(blobs, answers)]
 
 
-def streamer_for(task: Task) -> Streamer:
+def streamer_for(task: Task, limits: Limits | None = None) -> Streamer:
     """The streamer of a loaded task (one that refuses to stream, with the reason, when the model cannot)."""
     name = task.name
     if name == "lm":
-        return LMStreamer(task)
+        return LMStreamer(task, limits)
     if name == "tag":
         if task.model.cfg.rnn.bidirectional:
             return Streamer(
@@ -234,10 +235,10 @@ def streamer_for(task: Task) -> Streamer:
                 "this tagger is bidirectional: each tag depends on the words after it, so it reads whole sentences; "
                 "POST them to /v1/predict",
             )
-        return TagStreamer(task)
+        return TagStreamer(task, limits)
     if name == "forecast":
         from .forecast_stream import ForecastStreamer
 
-        return ForecastStreamer.for_task(task)
+        return ForecastStreamer.for_task(task, limits)
     reads = {"classify": "whole texts", "translate": "whole sentences"}.get(name, "whole inputs")
     return Streamer(task, f"a {name} model reads {reads}, not a stream: POST them to /v1/predict")
