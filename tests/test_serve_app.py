@@ -227,3 +227,61 @@ def test_every_limit_is_read_from_the_config(tmp_path):
     # and limits above the defaults are honoured too
     with client(lm, limits=Limits(max_chunk=300)) as c:
         assert c.post("/v1/streams/b/observe", json={"tokens": ["a"] * 300}).status_code == 200
+
+
+def test_translator_work_per_request_is_capped(tmp_path):
+    from rnnkit.serve import Limits
+
+    five = "the quick brown fox jumps"
+    limits = Limits(max_source_tokens=5, max_decode_work=60, max_beam=4)
+    with client(translate_run(tmp_path), limits=limits) as c:
+        r = c.post("/v1/predict", json={"inputs": [{"text": "a"}, {"text": five + " over"}]})
+        assert r.status_code == 422 and r.json()["field"] == "inputs[1].text", r.text
+        assert "max_source_tokens" in r.json()["detail"]
+        # (5 + 10 decode steps) x beam 2 x 3 inputs = 90 > 60
+        r = c.post("/v1/predict", json={"inputs": [{"text": five}] * 3, "beam": 2})
+        assert r.status_code == 413 and r.json()["field"] == "inputs", r.text
+        assert "max_decode_work" in r.json()["detail"] and "beam" in r.json()["detail"]
+        r = c.post("/v1/predict", json={"inputs": [{"text": five}] * 2, "beam": 5})
+        assert r.status_code == 422 and r.json()["field"] == "body.beam", r.text
+        assert c.post("/v1/predict", json={"inputs": [{"text": five}] * 2, "beam": 2}).status_code == 200
+
+
+def test_predict_runs_on_a_bounded_pool_and_refuses_beyond_its_queue(tmp_path):
+    import asyncio
+    import threading
+
+    import httpx
+
+    from rnnkit.serve import create_app
+
+    run = translate_run(tmp_path)
+    task = load(run, "cpu")
+    lock, running, peak = threading.Lock(), [0], [0]
+    original = task.translate
+
+    def slow(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return original(*args, **kwargs)
+
+    task.translate = slow
+    app = create_app(ServeConfig(run, predict_threads=1, predict_queue=1), task=task)
+
+    async def main() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app.state.guarded)
+            async with httpx.AsyncClient(transport=transport, base_url="http://serve", timeout=30) as c:
+                body = {"inputs": [{"text": "the fox"}]}
+                return await asyncio.gather(*(c.post("/v1/predict", json=body) for _ in range(5)))
+
+    answers = asyncio.run(main())
+    assert peak[0] == 1  # one at a time
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200, 200, 503, 503, 503], [r.text for r in answers]
+    busy = next(r for r in answers if r.status_code == 503)
+    assert busy.headers["retry-after"] == "1" and "--predict-threads" in busy.json()["detail"]

@@ -141,5 +141,7 @@ def test_cli_errors_name_flags(tmp_path, monkeypatch):
     assert out.exit_code == 1 and "--max-streams must be >= 0" in out.output
     out = runner.invoke(app, ["serve", str(run), "--tombstone-ttl", "-1"])
     assert out.exit_code == 1 and "--tombstone-ttl must be >= 0" in out.output
+    out = runner.invoke(app, ["serve", str(run), "--predict-threads", "0"])
+    assert out.exit_code == 1 and "--predict-threads must be >= 1" in out.output
     out = runner.invoke(app, ["serve", str(tmp_path / "nothing")])
     assert out.exit_code == 1

@@ -47,6 +47,12 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, help="server processes on this port (they share the store)"),
         device: str = typer.Option("cpu", help="where the model runs: cpu, cuda, mps or auto"),
         threads: int = typer.Option(1, help="torch threads per server process (the HTTP loop needs a core too)"),
+        predict_threads: int = typer.Option(
+            1, "--predict-threads", help="/v1/predict calls run at once per process (each a whole model pass)"
+        ),
+        predict_queue: int = typer.Option(
+            8, "--predict-queue", help="/v1/predict calls that may wait for a thread; beyond, a 503 with Retry-After"
+        ),
     ) -> None:
         """Serve a trained model over HTTP: stateless predictions and streams whose state the server keeps
         (durably, in SQLite or PostgreSQL), with micro-batching across streams. OpenAPI docs at /docs.
@@ -82,6 +88,8 @@ def register(app: typer.Typer) -> None:
             max_streams=max_streams,
             device=device,
             threads=threads,
+            predict_threads=predict_threads,
+            predict_queue=predict_queue,
         )
         shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in ("api_key", "limits")}
         os.environ[CONFIG_ENV] = json.dumps({**shared, "run": str(cfg.run), "api_key_env": api_key_env})

@@ -32,6 +32,7 @@ from ..tasks.base import Task, model_dir
 from .batcher import Batcher
 from .config import ServeConfig
 from .engine import Engine, Observation
+from .gate import Busy, Gate
 from .guard import Guard
 from .metrics import Metrics
 from .predict import describe, predict
@@ -59,6 +60,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     )
 }
 
+PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    413: {"model": ErrorBody, "description": "request body too large, or too much decoding work (translator)"},
+    503: {"model": ErrorBody, "description": "every predict thread is busy and the queue is full; retry"},
+}
+
 
 def _error(status: int, detail: str, field: str | None = None, **extra: Any) -> JSONResponse:
     return JSONResponse({"detail": detail, "field": field, **extra}, status)
@@ -78,6 +85,7 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
     # a local SQLite batch runs on the event loop; a PostgreSQL one (network, other servers' locks) on a thread
     batcher = Batcher(engine, cfg.max_batch, cfg.max_wait_ms, metrics.batch, inline=isinstance(store, SQLiteStore))
     info = describe(task, streamer)
+    gate = Gate(cfg.predict_threads, cfg.predict_queue)
 
     async def sweep() -> None:
         """Idle streams become tombstones (their state is freed, the 404 remains); old tombstones go."""
@@ -101,6 +109,7 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
             if sweeper is not None:
                 sweeper.cancel()
             await batcher.stop()
+            gate.close()
             store.close()  # connections only: the next use reopens them
 
     app = FastAPI(
@@ -122,7 +131,10 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
 
     @app.exception_handler(RequestError)
     async def refused(_: Request, exc: RequestError) -> JSONResponse:
-        return _error(exc.status, str(exc), exc.field)
+        response = _error(exc.status, str(exc), exc.field)
+        if isinstance(exc, Busy):
+            response.headers["retry-after"] = "1"
+        return response
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -143,10 +155,11 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
         """The task, the fields that observe and predict read, the outputs, and the model's facts."""
         return info
 
-    @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
-    def predict_route(req: Predict) -> dict[str, Any]:
-        """Whole inputs, no state: the answers `rnnkit predict` gives (for a language model, `rnnkit generate`)."""
-        return {"task": task.name, "outputs": predict(task, req, cfg.limits)}
+    @app.post("/v1/predict", response_model=PredictResponse, responses=PREDICT_ERRORS)
+    async def predict_route(req: Predict) -> dict[str, Any]:
+        """Whole inputs, no state: the answers `rnnkit predict` gives (for a language model, `rnnkit generate`).
+        Calls run on `--predict-threads` threads, at most `--predict-queue` more wait; beyond, a 503."""
+        return {"task": task.name, "outputs": await gate.run(predict, task, req, cfg.limits)}
 
     @app.post(
         "/v1/streams/{stream_id}/observe",

@@ -20,6 +20,10 @@ class Limits:
         max_rows: rows of one series given to ``/v1/predict``.
         max_generate: tokens one ``/v1/predict`` call of a language model may generate.
         max_top: most likely next tokens an ``observe`` of a language model may list.
+        max_source_tokens: tokens of one translator input (its decoding stops 10 tokens past the source length).
+        max_beam: the largest beam a ``/v1/predict`` call of a translator may ask for.
+        max_decode_work: decoding work of one ``/v1/predict`` call of a translator: the sum over its inputs of
+            (source tokens + 10) times the beam (413 above).
     """
 
     max_body_bytes: int = 1 << 20
@@ -29,6 +33,9 @@ class Limits:
     max_rows: int = 10_000
     max_generate: int = 500
     max_top: int = 100
+    max_source_tokens: int = 200
+    max_beam: int = 16
+    max_decode_work: int = 8192
 
 
 @dataclass
@@ -48,6 +55,9 @@ class ServeConfig:
         max_streams: most live streams in the store (0: no bound); observing a new stream beyond it is a 429.
         device: where the model runs.
         threads: torch threads for the model (the HTTP event loop needs a core of its own too).
+        predict_threads: threads that run ``/v1/predict`` calls (each a whole model pass, seconds for a long
+            translation): at most this many at once.
+        predict_queue: ``/v1/predict`` calls that may wait for a thread; beyond, a 503 with ``Retry-After``.
         limits: request bounds.
     """
 
@@ -61,6 +71,8 @@ class ServeConfig:
     max_streams: int = 1_000_000
     device: str = "cpu"
     threads: int = 1
+    predict_threads: int = 1
+    predict_queue: int = 8
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
@@ -73,6 +85,10 @@ class ServeConfig:
             raise ValueError(f"{option('max_wait_ms')} must be >= 0, got {self.max_wait_ms}")
         if self.threads < 1:
             raise ValueError(f"{option('threads')} must be >= 1, got {self.threads}")
+        if self.predict_threads < 1:
+            raise ValueError(f"{option('predict_threads')} must be >= 1, got {self.predict_threads}")
+        if self.predict_queue < 0:
+            raise ValueError(f"{option('predict_queue')} must be >= 0, got {self.predict_queue}")
         if self.idle_ttl < 0:
             raise ValueError(f"{option('idle_ttl')} must be >= 0 seconds (0: never expire), got {self.idle_ttl}")
         if self.tombstone_ttl < 0:

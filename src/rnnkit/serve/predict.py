@@ -95,6 +95,29 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def check_decode_work(task: Task, texts: list[str], beam: int | None, limits: Limits) -> None:
+    """Refuse a translation request whose decoding would hold a thread too long: a source over
+    ``max_source_tokens`` (422; decoding runs to 10 tokens past the source length) or, over all inputs,
+    (source tokens + 10) x beam over ``max_decode_work`` (413)."""
+    beam = beam or task.cfg.beam_size
+    total = 0
+    for i, text in enumerate(texts):
+        n = max(1, len(task.src_tok.tokenize(task._prep(text))))  # type: ignore[attr-defined]
+        if n > limits.max_source_tokens:
+            raise RequestError(
+                f"inputs[{i}].text",
+                f"at most {limits.max_source_tokens} source tokens per input (max_source_tokens), got {n}",
+            )
+        total += (n + 10) * beam
+    if total > limits.max_decode_work:
+        raise RequestError(
+            "inputs",
+            f"this request needs {total} decoding steps (source tokens + 10 per input, times beam {beam}); at most "
+            f"{limits.max_decode_work} per request (max_decode_work): send fewer or shorter inputs, or a smaller beam",
+            status=413,
+        )
+
+
 def predict(task: Task, req: PredictRequest, limits: Limits | None = None) -> list[dict[str, Any]]:
     """One output per input, as the CLI gives them (raises RequestError for a bad input or one over ``limits``)."""
     limits = limits or Limits()
@@ -130,6 +153,7 @@ def predict(task: Task, req: PredictRequest, limits: Limits | None = None) -> li
             return [{"tags": tags} for tags in task.predict(sentences)]  # type: ignore[attr-defined]
         if name == "translate":
             texts = [_need(item, i, "text") for i, item in enumerate(req.inputs)]
+            check_decode_work(task, texts, req.beam, limits)
             return [{"translation": t} for t in task.translate(texts, req.beam)]  # type: ignore[attr-defined]
         if name == "lm":
             s = req.sampling

@@ -19,6 +19,7 @@ _MAX_TOKEN = 200
 _MAX_COLUMNS = 64
 _TOP = "language model: how many likely next tokens to list"
 _LENGTH = "language model: tokens to generate"
+_BEAM = "translator: beam size (default: the model's)"
 
 
 class Strict(BaseModel):
@@ -107,7 +108,7 @@ class PredictItem(Strict):
 
 class PredictRequest(Strict):
     inputs: list[PredictItem] = Field(min_length=1, max_length=_L.max_items)
-    beam: int | None = Field(None, ge=1, le=16, description="translator: beam size (default: the model's)")
+    beam: int | None = Field(None, ge=1, le=_L.max_beam, description=_BEAM)
     sampling: Sampling | None = Field(None, description="language model: how to draw")
 
 
@@ -169,5 +170,6 @@ def bounded(limits: Limits) -> tuple[type[ObserveRequest], type[PredictRequest]]
         "PredictRequest",
         __base__=PredictRequest,
         inputs=(list[item], Field(min_length=1, max_length=limits.max_items)),  # type: ignore[valid-type]
+        beam=(int | None, Field(None, ge=1, le=limits.max_beam, description=_BEAM)),
     )
     return observe, predict
