@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from rnnkit.layers.crf import LinearChainCRF
+from rnnkit.layers.crf import LinearChainCRF, scheme_constraints
 
 
 def brute_force(crf: LinearChainCRF, emissions: torch.Tensor, length: int):
@@ -128,3 +128,29 @@ def test_a_long_bad_mask_row_is_shown_shortened():
     mask[0, 1] = False
     with pytest.raises(ValueError, match=r"row 0 is \[1, 0, 1, 1, 1, 1, 1, 1, \.\.\.\]"):
         crf.decode(torch.randn(1, 30, 2), mask)
+
+
+def test_iob2_constraints_forbid_o_then_inside_and_stay_forbidden_through_training():
+    tags = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    trans, start, end = scheme_constraints(tags)
+    assert not trans[0, 2] and not trans[1, 4] and trans[1, 2] and trans[2, 2] and trans[2, 0]
+    assert start.tolist() == [True, True, False, True, False] and end.all()
+    crf = LinearChainCRF(5)
+    crf.constrain(trans, start, end)
+    emissions = torch.zeros(1, 3, 5)
+    emissions[0, :, 2] = 5.0  # the network wants I-LOC everywhere, which may not start an entity
+    path = crf.decode(emissions)[0][0].tolist()
+    assert path[0] != 2 and all(trans[a, b] for a, b in itertools.pairwise(path))
+    before = crf.transitions.detach().clone()
+    gold = torch.tensor([[0, 2, 2]])  # invalid gold: the forbidden scores must still not move
+    crf.nll(torch.randn(1, 3, 5), gold).backward()
+    assert crf.transitions.grad[0, 2] == 0 and crf.start.grad[2] == 0
+    assert torch.equal(crf.transitions.detach()[~trans], before[~trans])
+
+
+def test_bioes_constraints_and_other_tag_sets():
+    trans, start, end = scheme_constraints(["O", "B-X", "I-X", "E-X", "S-X"])
+    assert not trans[1, 0] and not trans[1, 4] and trans[1, 2] and trans[1, 3] and trans[3, 0] and not trans[0, 3]
+    assert end.tolist() == [True, False, False, True, True] and start.tolist() == [True, True, False, False, True]
+    assert scheme_constraints(["NN", "VB", "DT"]) is None  # POS tags: no chunk scheme, no constraints
+    assert scheme_constraints(["O", "I-X"]) is None  # IOB1-like tag set without B-: left free

@@ -2,8 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
+
+#: the score of a forbidden transition: exp(-1e4) is 0 in float32, yet sums stay finite (no inf - inf = nan)
+FORBIDDEN = -1e4
+
+
+def scheme_constraints(tags: Sequence[str]) -> tuple[Tensor, Tensor, Tensor] | None:
+    """Which transitions the chunk scheme of ``tags`` allows: ``(transitions (K, K), start (K), end (K))`` bool,
+    or None when the tags are not IOB2/BIOES (``B-X``, ``I-X``, [``E-X``, ``S-X``], ``O``).
+
+    IOB2: ``I-X`` only after ``B-X`` or ``I-X`` (so never first). BIOES also: after ``B-X``/``I-X`` only
+    ``I-X``/``E-X``; ``E-X`` only after ``B-X``/``I-X``; a sentence never ends inside an entity.
+    """
+    parts = [t.split("-", 1) if "-" in t else [t, ""] for t in tags]
+    prefixes = {p for p, _ in parts}
+    if not prefixes <= {"O", "B", "I", "E", "S"} or any((p == "O") != (not x) for p, x in parts) or "B" not in prefixes:
+        return None
+    bioes = bool(prefixes & {"E", "S"})
+    K = len(tags)
+    trans = torch.ones(K, K, dtype=torch.bool)
+    start, end = torch.ones(K, dtype=torch.bool), torch.ones(K, dtype=torch.bool)
+    for j, (q, y) in enumerate(parts):
+        inside = q in ("I", "E") if bioes else q == "I"  # continues an entity opened before
+        start[j] = not inside
+        end[j] = not (bioes and q in ("B", "I"))  # BIOES: a sentence never ends inside an entity
+        for i, (p, x) in enumerate(parts):
+            opened = p in ("B", "I")
+            if inside:
+                trans[i, j] = opened and x == y
+            elif bioes and opened:
+                trans[i, j] = False  # BIOES: an open entity must be continued or closed
+    return trans, start, end
 
 
 class LinearChainCRF(nn.Module):
@@ -23,6 +56,25 @@ class LinearChainCRF(nn.Module):
         self.transitions = nn.Parameter(torch.empty(num_tags, num_tags).uniform_(-0.1, 0.1))
         self.start = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
         self.end = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
+
+    def constrain(self, transitions: Tensor, start: Tensor | None = None, end: Tensor | None = None) -> None:
+        """Forbid transitions (``False`` in the bool masks ``transitions (K, K)``, ``start (K)``, ``end (K)``): their
+        scores are set to :data:`FORBIDDEN` and kept there (their gradients are zeroed), so training never spends
+        probability on them and Viterbi never outputs them (e.g. ``O`` followed by ``I-LOC``). The constraint lives
+        in the parameters themselves: a saved model, its export and a streaming server decode the same way."""
+        masks = {"transitions": transitions, "start": start, "end": end}
+        for name, allowed in masks.items():
+            if allowed is None:
+                continue
+            param = getattr(self, name)
+            if allowed.shape != param.shape:
+                raise ValueError(f"CRF.constrain: {name} must be {tuple(param.shape)}, got {tuple(allowed.shape)}")
+            forbidden = ~allowed.to(torch.bool).to(param.device)
+            if not bool(forbidden.any()):
+                continue
+            with torch.no_grad():
+                param.masked_fill_(forbidden, FORBIDDEN)
+            param.register_hook(lambda grad, f=forbidden: grad.masked_fill(f.to(grad.device), 0.0))
 
     def _check(self, emissions: Tensor, mask: Tensor | None) -> Tensor:
         if emissions.dim() != 3 or emissions.shape[-1] != self.num_tags:
