@@ -381,6 +381,19 @@ def test_adaptive_length_stops_on_a_plateau_but_never_before_min_steps():
     assert t.stop_reason() == "epochs (3) reached"
 
 
+def test_early_stopping_never_fires_while_the_metric_is_still_at_its_floor():
+    """An F1 of 0 for the first evaluations is a model that has found nothing yet, not a plateau."""
+    values = iter([0.0] * 8 + [0.2, 0.1, 0.1, 0.1] + [0.0] * 50)
+    f1 = lambda m, d: {"val_f1": next(values)}  # noqa: E731
+    common = dict(epochs=None, max_epochs=30, early_stopping=3, monitor="val_f1", mode="max", progress=False)
+    t = Trainer(model(), TrainerConfig(**common, early_stopping_floor=0.0), loss_fn, evaluate_fn=f1)
+    state = t.fit(loader(regression_data(32)), [None])
+    assert state.stopped_early and len(state.evals) == 12 and state.best == 0.2  # 8 zeros, then found, then 3 worse
+    values = iter([0.0] * 30)
+    t = Trainer(model(), TrainerConfig(**common), loss_fn, evaluate_fn=f1)
+    assert len(t.fit(loader(regression_data(32)), [None]).evals) == 4  # without the floor: stops at 0
+
+
 def test_time_budget_stops_training_and_counts_every_session_of_a_resumed_run(tmp_path, monkeypatch):
     import rnnkit.training.trainer as trainer_module
 

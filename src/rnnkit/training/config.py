@@ -30,6 +30,8 @@ class TrainerConfig:
             linear warmup first; ``min_lr_ratio`` the cosine floor; ``plateau_factor``/``plateau_patience``.
         early_stopping: stop after this many evaluations without improvement of ``monitor`` (None: never).
         monitor, mode: the validation metric that decides "better" (``min`` or ``max``).
+        early_stopping_floor: early stopping waits until ``monitor`` has once been better than this (e.g. ``0.0``
+            for an F1: a model that has found nothing yet has not reached a plateau); None: no floor.
         eval_every: evaluate every this many steps (None: at the end of every epoch).
         checkpoint_every: also checkpoint every this many steps (checkpoints are always written at the end of an
             epoch and when training ends or is interrupted).
@@ -61,6 +63,7 @@ class TrainerConfig:
     early_stopping: int | None = None
     monitor: str = "val_loss"
     mode: str = "min"
+    early_stopping_floor: float | None = None
     eval_every: int | None = None
     checkpoint_every: int | None = None
     checkpoint_minutes: float | None = 5.0

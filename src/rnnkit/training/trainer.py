@@ -235,12 +235,19 @@ class Trainer:
             self._save("best", with_trainer_state=False)
         else:
             self.state.bad_evals += 1
-            patience, ready = self.cfg.early_stopping, self.state.step >= self.cfg.min_steps
+            patience, ready = self.cfg.early_stopping, self.state.step >= self.cfg.min_steps and self._past_floor()
             if patience is not None and self.state.bad_evals >= patience and ready:
                 self.state.stopped_early = True
                 self._stop = True
         for cb in self.callbacks:
             cb.on_evaluate(self, metrics)
+
+    def _past_floor(self) -> bool:
+        """Whether the best ``monitor`` value has passed ``early_stopping_floor`` (always, without a floor)."""
+        floor, best = self.cfg.early_stopping_floor, self.state.best
+        if floor is None:
+            return True
+        return best is not None and (best > floor if self.cfg.mode == "max" else best < floor)
 
     def fit(self, train: Iterable, val: Iterable | None = None, *, resume: bool = False) -> TrainState:
         """Train; with ``resume=True`` continue from ``out_dir/checkpoint`` (an error if there is none). Returns the
