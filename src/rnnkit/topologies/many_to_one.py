@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..layers.heads import HeadConfig, make_head
 from ..layers.inputs import InputConfig, SequenceInput
+from ..layers.ngrams import BagOfNgrams, NgramConfig
 from ..layers.pooling import Pooling
 from .base import RNNConfig, as_lengths
 
@@ -25,6 +26,8 @@ class ManyToOneConfig:
         head: classification, or regression with a ``horizon`` (multi-step forecast) and optional ``quantiles``.
         context_size: size of an extra vector given to the head beside the pooled summary (e.g. the flattened
             known-future covariates of a forecast horizon, or static features); 0 for none.
+        ngrams: token classification: add ``mix`` times the scores of a naive-Bayes bag of n-grams
+            (:class:`rnnkit.layers.ngrams.BagOfNgrams`, fitted by counting) to the logits; None for none.
     """
 
     input: InputConfig = field(default_factory=lambda: InputConfig(input_size=1))
@@ -32,6 +35,11 @@ class ManyToOneConfig:
     pooling: str = "last"
     head: HeadConfig = field(default_factory=HeadConfig)
     context_size: int = 0
+    ngrams: NgramConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.ngrams is not None and not (self.input.tokens and self.head.kind == "classification"):
+            raise ValueError("ManyToOneConfig: ngrams need token input and a classification head")
 
 
 class ManyToOne(nn.Module):
@@ -45,6 +53,11 @@ class ManyToOne(nn.Module):
         self.rnn = cfg.rnn.build(self.input.output_size)
         self.pool = Pooling(cfg.pooling, cfg.rnn.output_size, self.rnn.num_directions)
         self.head = make_head(cfg.rnn.output_size + cfg.context_size, cfg.head)
+        self.ngrams: BagOfNgrams | None = None
+        if cfg.ngrams is not None:
+            pad = cfg.input.padding_idx if cfg.input.padding_idx is not None else -1
+            self.ngrams = BagOfNgrams(int(cfg.input.vocab_size), cfg.head.num_classes, cfg.ngrams, pad)  # type: ignore[arg-type]
+            self.register_buffer("mix", torch.zeros(()))  # the bag's share, chosen on validation data after training
 
     def encode(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """The pooled summary ``(B, D*H)`` that the head reads."""
@@ -61,7 +74,11 @@ class ManyToOne(nn.Module):
             summary = torch.cat([summary, context], dim=-1)
         elif context is not None:
             raise ValueError("ManyToOne: this model takes no context (context_size=0)")
-        return self.head(summary)
+        out = self.head(summary)
+        if self.ngrams is not None and bool(self.mix != 0):
+            n = lengths if lengths is not None else torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
+            out = out + self.mix * self.ngrams(x, n)
+        return out
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         return self.head.loss(output, target)

@@ -1,0 +1,56 @@
+"""The naive-Bayes bag of n-grams: distinct n-grams, counted weights, and its place in a classifier's scores."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rnnkit import HeadConfig, InputConfig, ManyToOne, ManyToOneConfig, RNNConfig
+from rnnkit.layers.ngrams import BagOfNgrams, NgramConfig
+
+
+def test_ids_are_the_distinct_words_and_pairs_of_each_text():
+    bag = BagOfNgrams(10, 2, NgramConfig(n=2, buckets=1000))
+    x = torch.tensor([[4, 5, 4, 5, 0], [6, 0, 0, 0, 0]])
+    ids = bag.ids(x, torch.tensor([4, 1]))
+    first = sorted(i for i in ids[0].tolist() if i >= 0)
+    assert [i for i in first if i < 10] == [4, 5]  # words, each once (padding never counted)
+    assert len([i for i in first if i >= 10]) == 2  # pairs (4, 5) and (5, 4); the second (4, 5) is a repeat
+    assert [i for i in ids[1].tolist() if i >= 0] == [6]
+
+
+def test_weights_are_naive_bayes_log_count_ratios():
+    bag = BagOfNgrams(8, 2, NgramConfig(n=1, buckets=1, alpha=1.0))
+    texts = [[4, 5], [4, 6], [7, 5]]  # class 1, class 1, class 0
+    bag.fit(texts, [1, 1, 0])
+    # word 4: in 2 of the class-1 texts, in none of class 0; the sums over all ids (+1 smoothing) normalise
+    p = torch.ones(9)
+    p[[4, 5, 6]] += torch.tensor([2.0, 1.0, 1.0])
+    q = torch.ones(9)
+    q[[7, 5]] += 1
+    r = torch.log(p / p.sum()) - torch.log(q / q.sum())
+    assert bag.weight[4, 1] == pytest.approx(float(r[4]) / 2) and bag.weight[4, 0] == pytest.approx(-float(r[4]) / 2)
+    assert bag.weight[4, 1] > 0 > bag.weight[7, 1]
+    scores = bag(torch.tensor([[4, 6]]), torch.tensor([2]))
+    assert scores[0, 1] == pytest.approx(float(bag.weight[4, 1] + bag.weight[6, 1]))
+    assert math.isclose(float(scores.sum()), 0.0, abs_tol=1e-6)  # two classes: opposite votes
+
+
+def test_a_classifier_adds_the_bag_with_its_mix():
+    cfg = ManyToOneConfig(
+        InputConfig(vocab_size=12, embedding_dim=4),
+        RNNConfig(hidden_size=4),
+        "max",
+        HeadConfig(num_classes=2),
+        ngrams=NgramConfig(n=2, buckets=64),
+    )
+    model = ManyToOne(cfg).eval()
+    model.ngrams.fit([[4, 5, 6], [7, 8]], [1, 0])
+    x, lengths = torch.tensor([[4, 5, 6], [7, 8, 0]]), torch.tensor([3, 2])
+    alone = model(x, lengths)
+    model.mix.fill_(0.5)
+    assert torch.allclose(model(x, lengths), alone + 0.5 * model.ngrams(x, lengths))
+    with pytest.raises(ValueError, match="ngrams need token input and a classification head"):
+        ManyToOneConfig(InputConfig(input_size=3), ngrams=NgramConfig())
