@@ -65,7 +65,11 @@ def forecast_run(path: Path, timestep: int = 8, horizon: int = 3) -> Path:
 
     torch.manual_seed(0)
     sc = SeriesConfig(
-        target=["y"], time_column="date", past_covariates=["x"], calendar=["dayofweek"], timestep=timestep,
+        target=["y"],
+        time_column="date",
+        past_covariates=["x"],
+        calendar=["dayofweek"],
+        timestep=timestep,
         horizon=horizon,
     )
     cfg = ForecastConfig(series=sc, rnn=RNNConfig(cell="gru", hidden_size=8))
@@ -106,3 +110,9 @@ def translate_run(path: Path) -> Path:
     task = Translator(cfg, Translator.build_model(cfg, len(vocab), len(vocab)), (tok, vocab), (tok, vocab))
     task.save(path / "model")
     return path
+
+
+def next_token_probs(task, logits: torch.Tensor) -> torch.Tensor:
+    """What an LM stream answers for ``logits (..., V)``: the distribution generation draws from (the task's
+    banned special tokens at probability 0)."""
+    return torch.softmax(logits.index_fill(-1, torch.tensor(task.banned), float("-inf")), -1)

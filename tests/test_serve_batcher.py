@@ -10,7 +10,7 @@ import torch
 
 pytest.importorskip("fastapi")
 
-from _serve_runs import TEXT, lm_run
+from _serve_runs import TEXT, lm_run, next_token_probs
 from rnnkit.serve.batcher import Batcher
 from rnnkit.serve.engine import Engine, Observation, Outcome
 from rnnkit.serve.schemas import ObserveRequest
@@ -89,7 +89,7 @@ def test_fifty_concurrent_observations_of_one_stream_apply_in_order(tmp_path, in
     assert [a.body["seq"] for a in answers] == list(range(1, 51))
     with torch.no_grad():
         logits, _ = task.model(torch.tensor([task.ids(text)]))
-    best = torch.softmax(logits[0], -1).max(-1)
+    best = next_token_probs(task, logits[0]).max(-1)
     for t, a in enumerate(answers):
         assert a.body["answer"]["next"][0]["p"] == pytest.approx(float(best.values[t]), rel=1e-5)
     assert json.loads(engine.store.get("one").answer)["steps"] == 50

@@ -17,7 +17,7 @@ import torch
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
-from _serve_runs import TEXT, lm_run  # noqa: E402
+from _serve_runs import TEXT, lm_run, next_token_probs  # noqa: E402
 from rnnkit.tasks import load  # noqa: E402
 
 
@@ -108,7 +108,7 @@ def test_kill_9_loses_no_acknowledged_observation(tmp_path):
     task = load(run, "cpu")
     with torch.no_grad():
         logits, _ = task.model(torch.tensor([task.ids(text)]))
-    best = torch.softmax(logits[0, -1], -1).topk(3)
+    best = next_token_probs(task, logits[0, -1]).topk(3)
     assert [e["token"] for e in final["answer"]["next"]] == [task.vocab.itos[int(i)] for i in best.indices]
     assert [e["p"] for e in final["answer"]["next"]] == pytest.approx(best.values.tolist(), rel=1e-5)
 

@@ -17,7 +17,7 @@ import torch
 pytest.importorskip("psycopg")
 httpx = pytest.importorskip("httpx")
 
-from _serve_runs import lm_run  # noqa: E402
+from _serve_runs import lm_run, next_token_probs  # noqa: E402
 from rnnkit.serve.store import StreamRecord  # noqa: E402
 from rnnkit.serve.store_pg import PostgresStore  # noqa: E402
 from rnnkit.tasks import load  # noqa: E402
@@ -151,6 +151,6 @@ def test_two_servers_share_streams(pg_url, tmp_path):
     for seen, answer in ((text, r.json()), ("a" * 51, busy)):
         with torch.no_grad():
             logits, _ = task.model(torch.tensor([task.ids(seen)]))
-        best = torch.softmax(logits[0, -1], -1).topk(3)
+        best = next_token_probs(task, logits[0, -1]).topk(3)
         assert answer["steps"] == len(seen)
         assert [e["p"] for e in answer["answer"]["next"]] == pytest.approx(best.values.tolist(), rel=1e-5)

@@ -10,7 +10,7 @@ import torch
 
 pytest.importorskip("fastapi")
 
-from _serve_runs import TEXT, forecast_run, lm_run, series, tag_run
+from _serve_runs import TEXT, forecast_run, lm_run, next_token_probs, series, tag_run
 from rnnkit.serve.engine import Engine, Observation
 from rnnkit.serve.schemas import ObserveRequest
 from rnnkit.serve.store import SQLiteStore
@@ -38,7 +38,7 @@ def test_lm_stream_equals_offline_forward(tmp_path, cell):
     ids = task.ids(text)
     with torch.no_grad():
         logits, _ = task.model(torch.tensor([ids]))
-    offline = torch.softmax(logits[0], -1)  # (T, V): the next-token distribution after each prefix
+    offline = next_token_probs(task, logits[0])  # (T, V): the next-token distribution after each prefix
     V = offline.shape[-1]
     # single observations, a chunk, single again: two streams stepped in the same batches
     pieces = [text[:10], *text[10:13], text[13:30], *text[30:]]
@@ -73,7 +73,7 @@ def test_lm_batch_of_streams_equals_each_alone(tmp_path):
         seen = "".join(text[k : k + 4 - s % 2] for k in range(0, 16, 4))
         with torch.no_grad():
             logits, _ = task.model(torch.tensor([task.ids(seen)]))
-        best = torch.softmax(logits[0, -1], -1).topk(3)
+        best = next_token_probs(task, logits[0, -1]).topk(3)
         answer = json.loads(engine.store.get(f"s{s}").answer)["answer"]["next"]
         assert [e["token"] for e in answer] == [task.vocab.itos[int(i)] for i in best.indices]
         torch.testing.assert_close(torch.tensor([e["p"] for e in answer]), best.values, atol=2e-6, rtol=1e-5)
@@ -158,3 +158,19 @@ def test_whole_input_models_refuse_to_stream(tmp_path, make):
     with pytest.raises(RequestError) as err:
         streamer.parse(ObserveRequest(token="the"))
     assert err.value.status == 400 and "/v1/predict" in str(err.value)
+
+
+def test_lm_stream_never_lists_or_draws_special_tokens(tmp_path):
+    from rnnkit.data.text import SPECIALS
+
+    task = load(lm_run(tmp_path), "cpu")
+    with torch.no_grad():  # make the special tokens the most likely ones by far
+        task.model.head.net[1].bias[: len(SPECIALS)] += 20.0
+    engine = _engine(task, tmp_path)
+    V = len(task.vocab)
+    for k, sample in enumerate([{"temperature": 0}, {"temperature": 1.0, "seed": 3}]):
+        answer = _observe(engine, f"s{k}", text="the ", top=V, sample=sample)["answer"]
+        listed = [e["token"] for e in answer["next"]]
+        assert not set(listed) & set(SPECIALS) and answer["sample"] not in SPECIALS
+        assert len(listed) == V - len(SPECIALS)  # `top` lists what a draw can give: every other token
+        assert sum(e["p"] for e in answer["next"]) == pytest.approx(1.0, abs=1e-5)

@@ -147,17 +147,23 @@ class LMStreamer(RNNStreamer):
 
     describe = (
         "a stream is a text read token by token: the server keeps the RNN state after the tokens so far and "
-        "answers the next-token distribution (and a draw with 'sample')"
+        "answers the next-token distribution (and a draw with 'sample'), without the special tokens, as "
+        "`rnnkit generate` draws"
     )
+
+    def __init__(self, task: Task, limits: Limits | None = None) -> None:
+        super().__init__(task, limits)
+        # what generation never draws (the task's own list): never listed or drawn here either
+        self.banned = torch.as_tensor(task.banned, dtype=torch.long)  # type: ignore[attr-defined]
 
     @torch.no_grad()
     def step(self, states: list[bytes | None], inputs: list[Any], reqs: list[ObserveRequest]) -> list[StepResult]:
         state, _ = self.decode_states(states)
         out, new = self.advance(state, inputs)
         last = torch.tensor([len(i) - 1 for i in inputs])
-        logits = out[torch.arange(len(inputs)), last]  # (B, V)
+        logits = out[torch.arange(len(inputs)), last].index_fill(-1, self.banned, float("-inf"))  # (B, V)
         probs = torch.softmax(logits.float(), -1)
-        top_k = min(max(r.top for r in reqs), probs.shape[-1])
+        top_k = min(max(r.top for r in reqs), probs.shape[-1] - len(self.banned))
         p, idx = (t.tolist() for t in probs.topk(top_k, -1))
         blobs = self.encode_states(new)
         results: list[StepResult] = []

@@ -188,15 +188,19 @@ class LanguageModel(Task):
             raise ValueError("evaluate needs a text of at least two tokens")
         return self.score(self._val_streams(text))
 
+    @property
+    def banned(self) -> list[int]:
+        """Token ids generation never draws (also ``rnnkit serve``'s streams): the special tokens, which never occur
+        in the text the model learned from and print as nothing."""
+        return [self.vocab.pad, self.vocab.unk, self.vocab.bos, self.vocab.eos]
+
     def _tokens(self, prompt: str, length: int, sampling: SamplingConfig | None, seed: int | None) -> Iterator[int]:
         if not 1 <= length <= MAX_GENERATE:
             raise ValueError(f"length must be >= 1 and <= {MAX_GENERATE}, got {length} ({option('length')})")
         ids = self.ids(prompt) or [self.vocab.bos]
         gen = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
         self.model.eval()
-        # the special tokens never occur in the text the model learned from, and print as nothing
-        specials = [self.vocab.pad, self.vocab.unk, self.vocab.bos, self.vocab.eos]
-        stream = self.model.stream(torch.tensor([ids], device=self.device), sampling, gen, banned=specials)
+        stream = self.model.stream(torch.tensor([ids], device=self.device), sampling, gen, banned=self.banned)
         return (int(t[0]) for t in itertools.islice(stream, length))
 
     def generate(
