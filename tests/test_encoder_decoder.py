@@ -150,3 +150,19 @@ def test_tied_embeddings_and_bad_input():
         model().translate(torch.tensor([[4, 5]]), max_length=0)
     with pytest.raises(ValueError, match="lengths must be in 1..2"):
         model().encode(torch.tensor([[4, 5]]), torch.tensor([0]))
+
+
+def test_label_smoothing_in_training_only_and_pads_ignored():
+    m = model(label_smoothing=0.2)
+    logits = torch.randn(2, 3, 14)
+    tgt = torch.tensor([[5, 6, EOS], [7, EOS, PAD]])
+    logp = logits.log_softmax(-1)
+    valid = tgt != PAD
+    nll = -logp.gather(-1, tgt[..., None])[..., 0][valid]
+    uniform = -logp.mean(-1)[valid]  # cross-entropy against the uniform distribution over all 14 tokens
+    m.train()
+    assert float(m.loss(logits, tgt)) == pytest.approx(float((0.8 * nll + 0.2 * uniform).mean()), rel=1e-5)
+    m.eval()  # validation losses stay plain cross-entropy, comparable across settings
+    assert float(m.loss(logits, tgt)) == pytest.approx(float(nll.mean()), rel=1e-5)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        EncoderDecoderConfig(label_smoothing=1.0)

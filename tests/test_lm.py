@@ -60,6 +60,45 @@ def test_generation_never_draws_special_tokens(slices, tmp_path):
     )
     task, _ = LanguageModel.train(cfg, slices["shakespeare.txt"], tmp_path / "lm")
     with torch.no_grad():  # make the specials the most likely tokens: they must still never be drawn
-        task.model.head.net[-1].bias[: 4] += 100.0
+        task.model.head.net[-1].bias[:4] += 100.0
     text = task.generate("ROMEO:", 200, SamplingConfig(temperature=1.0), seed=0)
     assert len(text) == len("ROMEO:") + 200
+
+
+def test_auto_streams_keep_enough_windows_per_epoch():
+    from rnnkit.tasks.lm import auto_streams
+
+    assert auto_streams(1_000_000, 128) == 32  # tinyshakespeare: 32 streams, 244 windows per epoch
+    assert auto_streams(27_000, 128) == 3  # a short text gets fewer streams, so an epoch still has 64 windows
+    assert auto_streams(100, 128) == 1
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        LMConfig(batch_size=0)
+
+
+def test_default_recipe_learns_on_a_shakespeare_slice(slices, tmp_path):
+    """The default recipe (stacked LSTM, stateful TBPTT, streams sized to the text, plateau schedule) at a small
+    width: validation nats per character fall well below the character unigram entropy, in seconds."""
+    import collections
+    import dataclasses
+    import math
+
+    cfg = LMConfig(rnn=RNNConfig(cell="lstm", hidden_size=64, num_layers=2, dropout=0.0), embedding_dim=32, dropout=0.0)
+    cfg.trainer = dataclasses.replace(cfg.trainer, epochs=6, lr=5e-3, min_steps=0, progress=False)
+    task, metrics = LanguageModel.train(cfg, slices["shakespeare.txt"], tmp_path / "lm")
+    assert task.cfg.batch_size == 3  # chosen from the text's size and saved with the model
+    text = slices["shakespeare.txt"].read_text()
+    val = text[int(len(text) * 0.9) :]
+    unigram = -sum(c / len(val) * math.log(c / len(val)) for c in collections.Counter(val).values())
+    assert metrics["val"]["loss"] < 0.75 * unigram, f"{metrics['val']['loss']:.2f} nats/char, unigram {unigram:.2f}"
+    assert rnnkit.load(tmp_path / "lm").cfg.batch_size == 3
+
+
+def test_given_epochs_anneal_on_a_cosine_else_the_plateau_rule(slices):
+    import dataclasses
+
+    task = LanguageModel.build(LMConfig(rnn=RNNConfig(hidden_size=8)), "to be or not to be " * 50)
+    assert task.trainer_config().schedule == "plateau" and task.trainer_config().epochs is None
+    task.cfg.trainer = dataclasses.replace(task.cfg.trainer, epochs=3)
+    assert task.trainer_config().schedule == "cosine"
+    task.cfg.anneal = False
+    assert task.trainer_config().schedule == "plateau"

@@ -68,3 +68,12 @@ def test_subword_tokenizer_round_trips_through_json():
 def test_unknown_level():
     with pytest.raises(ValueError, match="unknown tokenizer level 'bytes'"):
         make_tokenizer("bytes")
+
+
+def test_auto_subword_vocab_grows_with_the_corpus_within_bounds():
+    from rnnkit.data.text import auto_subword_vocab
+
+    sizes = [auto_subword_vocab(w) for w in (0, 10_000, 100_000, 740_000, 10_000_000, 10**9)]
+    assert sizes == sorted(sizes) and sizes[0] == 1_000 and sizes[-1] == 32_000
+    assert sizes[3] == 7_000  # Multi30k's two sides together
+    assert all(s % 500 == 0 for s in sizes)

@@ -81,6 +81,16 @@ class SubwordTokenizer:
         return {"level": self.level, "model": self.model.to_str()}
 
 
+def auto_subword_vocab(words: int) -> int:
+    """A BPE vocabulary size for a training text of ``words`` running words (all sides together): about
+    ``8 * sqrt(words)``, rounded to 500, within 1,000..32,000. Small corpora get few merges, so that every piece is
+    seen often enough to be learned (Sennrich & Zhang 2019: low-resource systems want small vocabularies); a corpus
+    of a million words gets 8,000 and web-scale corpora the usual 32,000."""
+    if words < 0:
+        raise ValueError(f"auto_subword_vocab: words must be >= 0, got {words}")
+    return int(min(32_000, max(1_000, round(8 * words**0.5 / 500) * 500)))
+
+
 def tokenizer_from_json(data: dict[str, Any]) -> CharTokenizer | WordTokenizer | SubwordTokenizer:
     level = data.get("level")
     if level == "char":

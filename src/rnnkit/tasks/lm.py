@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -44,11 +44,18 @@ class LMConfig:
         encoding: text encoding of the file.
         val_fraction: the last part of the text (by position) held out for validation.
         timestep: the truncated-BPTT window (tokens per step); the state carries across windows.
-        batch_size: parallel contiguous streams.
+        batch_size: parallel contiguous streams; None: 32, or fewer so that an epoch has at least 64 windows
+            (a short text still gets many updates per pass).
         embedding_dim, dropout: token embedding size; dropout on embeddings and before the output layer.
         rnn: the recurrent core (unidirectional: it predicts the future).
         tie_weights: share the embedding matrix with the output layer.
-        trainer: optimisation options (``trainer.tbptt`` is set to ``timestep``).
+        anneal: when the number of epochs is given (``trainer.epochs``, ``--epochs``), the learning rate follows a
+            cosine from its peak to 0 over exactly those epochs (a known length can anneal on schedule, which ends
+            lower than waiting for a plateau); False keeps ``trainer.schedule``.
+        trainer: optimisation options (``trainer.tbptt`` is set to ``timestep``). By default the length adapts to
+            the text: validation every epoch (or every 500 updates, whichever comes first), the learning rate
+            halved whenever validation loss did not improve, training stopped after 3 evaluations without
+            improvement (never before 1,000 updates), at most 50 epochs.
     """
 
     level: str = "char"
@@ -58,14 +65,39 @@ class LMConfig:
     encoding: str = "utf-8"
     val_fraction: float = 0.1
     timestep: int = 128
-    batch_size: int = 32
+    batch_size: int | None = None
     embedding_dim: int = 128
-    dropout: float = 0.2
-    rnn: RNNConfig = field(default_factory=lambda: RNNConfig(cell="lstm", hidden_size=256, num_layers=2, dropout=0.2))
+    dropout: float = 0.25
+    rnn: RNNConfig = field(default_factory=lambda: RNNConfig(cell="lstm", hidden_size=512, num_layers=2, dropout=0.25))
     tie_weights: bool = False
+    anneal: bool = True
     trainer: TrainerConfig = field(
-        default_factory=lambda: TrainerConfig(epochs=None, max_epochs=30, min_steps=1000, lr=2e-3, early_stopping=2)
+        default_factory=lambda: TrainerConfig(
+            epochs=None,
+            max_epochs=50,
+            min_steps=1000,
+            lr=2e-3,
+            schedule="plateau",
+            plateau_patience=1,
+            early_stopping=3,
+        )
     )
+
+    def __post_init__(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"LMConfig: {option('batch_size')} must be >= 1, got {self.batch_size}")
+        if self.timestep < 1:
+            raise ValueError(f"LMConfig: {option('timestep')} must be >= 1, got {self.timestep}")
+
+
+#: evaluate at least this often (in updates) when an epoch is longer
+EVAL_EVERY = 500
+
+
+def auto_streams(tokens: int, timestep: int, most: int = 32, windows: int = 64) -> int:
+    """Parallel streams for a text of ``tokens``: ``most``, or fewer so that an epoch has ``windows`` windows of
+    ``timestep`` tokens (at least 1 stream)."""
+    return max(1, min(most, tokens // max(1, timestep * windows)))
 
 
 class LanguageModel(Task):
@@ -76,6 +108,7 @@ class LanguageModel(Task):
     summary = "Language model over a text: stateful truncated BPTT; loss, perplexity, bits per character."
     example = "rnnkit train lm --data book.txt --level char --timestep 128 --out runs/book"
     outputs = ("samples.txt",)
+    auto_defaults: ClassVar[dict[str, str]] = {"batch_size": "32, or fewer so that an epoch has 64 windows"}
     flags = (
         Flag("data", "--data", "a text file", Path, required=True),
         Flag("level", "--level", "tokens: char, word or subword", key="level"),
@@ -104,7 +137,10 @@ class LanguageModel(Task):
     @classmethod
     def build(cls, cfg: LMConfig, train: str) -> LanguageModel:
         tokenizer = make_tokenizer(cfg.level, texts=[train], vocab_size=cfg.subword_vocab)
-        vocab = Vocab.build([tokenizer.tokenize(train)], cfg.min_freq)
+        tokens = tokenizer.tokenize(train)
+        vocab = Vocab.build([tokens], cfg.min_freq)
+        if cfg.batch_size is None:  # the saved config records the number used
+            cfg = dataclasses.replace(cfg, batch_size=auto_streams(len(tokens), cfg.timestep))
         return cls(cfg, cls.build_model(cfg, len(vocab)), tokenizer, vocab)
 
     @staticmethod
@@ -115,16 +151,22 @@ class LanguageModel(Task):
         head = HeadConfig(num_classes=vocab_size, dropout=cfg.dropout)
         return ManyToMany(ManyToManyConfig(inp, cfg.rnn, head, tie_weights=cfg.tie_weights))
 
+    @property
+    def streams(self) -> int:
+        return self.cfg.batch_size or 32
+
     def loader(self, examples: str, *, train: bool) -> StreamBatches:
         if not train:
             return self._val_streams(examples)
         ids = self.ids(examples)
         info = D.info()
-        if len(ids) < self.cfg.batch_size * 2:
+        if len(ids) < self.streams * 2:
             raise ValueError(
-                f"the text has {len(ids)} training tokens, too few for {option('batch_size', self.cfg.batch_size)}"
+                f"the text has {len(ids)} training tokens, too few for {option('batch_size', self.streams)}"
             )
-        return StreamBatches(ids, self.cfg.batch_size, self.cfg.timestep, rank=info.rank, num_replicas=info.world_size)
+        batches = StreamBatches(ids, self.streams, self.cfg.timestep, rank=info.rank, num_replicas=info.world_size)
+        self._windows = len(batches)
+        return batches
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor], state: Any = None) -> tuple[Tensor, Any]:
         x, y = batch
@@ -144,7 +186,13 @@ class LanguageModel(Task):
 
     def trainer_config(self) -> TrainerConfig:
         cfg = self.cfg.trainer
-        return cfg if cfg.tbptt else dataclasses.replace(cfg, tbptt=self.cfg.timestep)
+        if not cfg.tbptt:
+            cfg = dataclasses.replace(cfg, tbptt=self.cfg.timestep)
+        if cfg.eval_every is None and getattr(self, "_windows", 0) > EVAL_EVERY:  # a long text: evaluate within epochs
+            cfg = dataclasses.replace(cfg, eval_every=EVAL_EVERY)
+        if self.cfg.anneal and cfg.epochs is not None:
+            cfg = dataclasses.replace(cfg, schedule="cosine")
+        return cfg
 
     def report(self, out: Path, splits: Splits) -> dict[str, Any]:
         metrics = {"val": self.evaluate(splits.val)} if splits.val is not None else {}
@@ -177,7 +225,7 @@ class LanguageModel(Task):
 
     def _val_streams(self, text: str) -> StreamBatches:
         ids = self.ids(text)
-        streams = max(1, min(self.cfg.batch_size, (len(ids) - 1) // max(self.cfg.timestep, 1)))
+        streams = max(1, min(self.streams, (len(ids) - 1) // max(self.cfg.timestep, 1)))
         s = StreamBatches(ids, streams, self.cfg.timestep)
         s.chars_per_token = len(text) / max(len(ids), 1)  # type: ignore[attr-defined]
         return s

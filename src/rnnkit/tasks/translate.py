@@ -6,14 +6,14 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..data.batching import pad_collate
 from ..data.readers import read_lines, read_parallel
-from ..data.text import Vocab, make_tokenizer, tokenizer_from_json
+from ..data.text import Vocab, auto_subword_vocab, make_tokenizer, tokenizer_from_json
 from ..errors import option
 from ..metrics import bleu
 from ..topologies.base import RNNConfig
@@ -29,41 +29,61 @@ class TranslateConfig:
     """Translation from two line-aligned files.
 
     Attributes:
-        level: tokens: ``word`` (words and punctuation), ``char`` or ``subword`` (BPE learned per side).
+        level: tokens: ``subword`` (BPE, Sennrich et al. 2016), ``word`` (words and punctuation) or ``char``.
         lowercase: lowercase both sides (BLEU is then computed on lowercased references too).
-        min_freq: tokens rarer than this in training become ``<unk>``.
-        subword_vocab: BPE vocabulary size per side for ``level="subword"``.
+        min_freq: word level: words rarer than this in training become ``<unk>`` (subwords and characters keep
+            every token seen: BPE already merged only frequent pairs).
+        subword_vocab: BPE vocabulary size; None picks it from the size of the training text
+            (:func:`rnnkit.data.text.auto_subword_vocab`).
+        joint_subwords: learn one BPE model on both sides (names, numbers and cognates split the same way);
+            each side still has its own vocabulary of the pieces it uses.
         max_length: drop training pairs longer than this (tokens, either side); the decode length limit is
-            ``max_length + 10``.
+            the source length + 10.
         encoding: text encoding of the files.
         model: the encoder-decoder (its ``src_vocab``/``tgt_vocab`` are set from the data).
         beam_size, alpha: beam search width and length-penalty exponent for evaluation and prediction.
         val_fraction: pairs held out when no --dev files are given.
         batch_size: pairs per step (batched by source length).
+        select_by_bleu: validation also translates the validation pairs (greedy) and scores BLEU; the trainer then
+            keeps and early-stops on ``val_bleu`` (what the model is for) instead of the loss.
         trainer: optimisation options.
     """
 
-    level: str = "word"
+    level: str = "subword"
     lowercase: bool = True
     min_freq: int = 2
-    subword_vocab: int = 8000
+    subword_vocab: int | None = None
+    joint_subwords: bool = True
     max_length: int = 50
     encoding: str = "utf-8"
     model: EncoderDecoderConfig = field(
         default_factory=lambda: EncoderDecoderConfig(
             embedding_dim=256,
-            encoder=RNNConfig(cell="gru", hidden_size=256, bidirectional=True),
-            decoder=RNNConfig(cell="gru", hidden_size=256),
+            encoder=RNNConfig(cell="lstm", hidden_size=256, bidirectional=True),
+            decoder=RNNConfig(cell="lstm", hidden_size=512),
             attention="general",
             dropout=0.3,
+            tie_embeddings=True,
+            label_smoothing=0.1,
         )
     )
-    beam_size: int = 4
+    beam_size: int = 5
     alpha: float = 0.6
     val_fraction: float = 0.05
     batch_size: int = 64
+    select_by_bleu: bool = True
     trainer: TrainerConfig = field(
-        default_factory=lambda: TrainerConfig(epochs=None, max_epochs=30, min_steps=1000, lr=1e-3, early_stopping=3)
+        default_factory=lambda: TrainerConfig(
+            epochs=None,
+            max_epochs=50,
+            min_steps=1000,
+            lr=2e-3,
+            schedule="plateau",
+            plateau_patience=1,
+            early_stopping=3,
+            monitor="val_bleu",
+            mode="max",
+        )
     )
 
 
@@ -78,6 +98,7 @@ class Translator(Task):
     summary = "Translate (or summarise): encoder-decoder with attention and beam search; BLEU with sacrebleu."
     example = "rnnkit train translate --src train.de --tgt train.en --out runs/de-en"
     rnn_keys = ("model.encoder", "model.decoder")
+    auto_defaults: ClassVar[dict[str, str]] = {"subword_vocab": "from the training text's size"}
     outputs = ("predictions.jsonl",)
     flags = (
         Flag("src", "--src", "source-language file, one sentence per line (.gz allowed)", Path, required=True),
@@ -86,9 +107,12 @@ class Translator(Task):
         Flag("dev_tgt", "--dev-tgt", "validation target file", Path),
         Flag("test_src", "--test-src", "test source file", Path),
         Flag("test_tgt", "--test-tgt", "test target file", Path),
-        Flag("level", "--level", "tokens: word, char or subword", key="level"),
+        Flag("level", "--level", "tokens: subword, word or char", key="level"),
+        Flag("subword_vocab", "--subword-vocab", "BPE vocabulary size", int, key="subword_vocab"),
+        Flag("lowercase", "--lowercase/--cased", "lowercase both sides", bool, key="lowercase"),
         Flag("attention", "--attention", "none, bahdanau, dot or general", key="model.attention"),
         Flag("beam", "--beam", "beam size for evaluation", int, key="beam_size"),
+        Flag("alpha", "--alpha", "beam search length-penalty exponent (0: none)", float, key="alpha"),
         Flag("encoding", "--encoding", "text encoding", key="encoding"),
     )
 
@@ -121,11 +145,18 @@ class Translator(Task):
     @classmethod
     def build(cls, cfg: TranslateConfig, train: list[Pair]) -> Translator:
         prep = (lambda t: t.lower()) if cfg.lowercase else (lambda t: t)
+        texts = [[prep(p[side]) for p in train] for side in (0, 1)]
+        min_freq = cfg.min_freq if cfg.level == "word" else 1
+        vocab_size = cfg.subword_vocab
+        if cfg.level == "subword" and vocab_size is None:
+            vocab_size = auto_subword_vocab(sum(len(t.split()) for side in texts for t in side))
+        shared = None
+        if cfg.level == "subword" and cfg.joint_subwords:
+            shared = make_tokenizer("subword", texts=[*texts[0], *texts[1]], vocab_size=vocab_size)
         sides = []
-        for side in (0, 1):
-            texts = [prep(p[side]) for p in train]
-            tok = make_tokenizer(cfg.level, texts=texts, vocab_size=cfg.subword_vocab)
-            sides.append((tok, Vocab.build((tok.tokenize(t) for t in texts), cfg.min_freq)))
+        for side in texts:
+            tok = shared or make_tokenizer(cfg.level, texts=side, vocab_size=vocab_size or 8000)
+            sides.append((tok, Vocab.build((tok.tokenize(t) for t in side), min_freq)))
         return cls(cfg, cls.build_model(cfg, len(sides[0][1]), len(sides[1][1])), sides[0], sides[1])
 
     @staticmethod
@@ -142,13 +173,31 @@ class Translator(Task):
             raise ValueError(
                 f"no training pair is within max_length={self.cfg.max_length} tokens; raise {option('max_length')}"
             )
-        return bucket_loader(
+        loader = bucket_loader(
             data, self.cfg.batch_size, shuffle=train, seed=self.cfg.trainer.seed, pad=Vocab.pad, sequences=(0, 1)
         )
+        if not train:
+            loader.pairs = examples  # type: ignore[attr-defined]  # validation BLEU is scored on the real references
+        return loader
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
         x, x_len, y, _ = batch
         return unwrap(model).loss(model(x, x_len, y[:, :-1]), y[:, 1:])
+
+    def score(self, loader: Any) -> dict[str, float]:
+        """Validation: the mean loss, and with ``select_by_bleu`` the BLEU of greedy translations of the pairs."""
+        metrics = super().score(loader)
+        pairs = getattr(loader, "pairs", None)
+        if self.cfg.select_by_bleu and pairs:
+            hyps = self.translate([s for s, _ in pairs], beam_size=1)
+            metrics["bleu"] = bleu(hyps, [self._prep(t) for _, t in pairs])
+        return metrics
+
+    def trainer_config(self) -> TrainerConfig:
+        cfg = self.cfg.trainer
+        if not self.cfg.select_by_bleu and cfg.monitor == "val_bleu":  # nothing scores BLEU: fall back to the loss
+            return dataclasses.replace(cfg, monitor="val_loss", mode="min")
+        return cfg
 
     def evaluate_examples(self, examples: list[Pair]) -> dict[str, Any]:
         return self.evaluate(examples)
@@ -235,7 +284,7 @@ class Translator(Task):
         """:meth:`evaluate`'s metrics and the translations they scored."""
         hyps = self.translate([s for s, _ in pairs], beam_size)
         refs = [self._prep(t) for _, t in pairs]
-        loss = self.score(self.loader(pairs, train=False))["loss"]
+        loss = Task.score(self, self.loader(pairs, train=False))["loss"]
         return {"bleu": bleu(hyps, refs), "loss": loss, "n": len(pairs)}, hyps
 
     def read_sources(self, path: str | Path) -> list[str]:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..decoding import Hypothesis, beam_search, greedy_search
+from ..errors import option
 from ..layers.attention import make_attention
 from .base import RNNConfig, as_lengths, mask_of
 
@@ -30,6 +31,8 @@ class EncoderDecoderConfig:
         sampling_ratio: scheduled sampling: in training, feed the model's own previous prediction instead of the
             true token with this probability (0 = pure teacher forcing).
         tie_embeddings: the output layer reuses the decoder's embedding matrix.
+        label_smoothing: in training, the loss's target puts this much probability mass uniformly on all tokens
+            (Szegedy et al. 2016; 0.1 in most translation recipes); evaluation losses stay plain cross-entropy.
         pad, bos, eos: special token ids (shared by both vocabularies).
     """
 
@@ -43,6 +46,7 @@ class EncoderDecoderConfig:
     dropout: float = 0.0
     sampling_ratio: float = 0.0
     tie_embeddings: bool = False
+    label_smoothing: float = 0.0
     pad: int = 0
     bos: int = 2
     eos: int = 3
@@ -54,6 +58,10 @@ class EncoderDecoderConfig:
             raise ValueError(f"EncoderDecoderConfig: bridge must be 'linear' or 'zero', got {self.bridge!r}")
         if not 0 <= self.sampling_ratio <= 1:
             raise ValueError(f"EncoderDecoderConfig: sampling_ratio must be in [0, 1], got {self.sampling_ratio}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(
+                f"EncoderDecoderConfig: {option('label_smoothing')} must be in [0, 1), got {self.label_smoothing}"
+            )
 
 
 @dataclass
@@ -177,8 +185,15 @@ class EncoderDecoder(nn.Module):
         return torch.stack(logits, 1)
 
     def loss(self, logits: Tensor, tgt_out: Tensor) -> Tensor:
-        """Cross-entropy over non-pad target positions; ``tgt_out (B, T)`` is the target followed by ``eos``."""
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=self.cfg.pad)
+        """Cross-entropy over non-pad target positions; ``tgt_out (B, T)`` is the target followed by ``eos``.
+        Label-smoothed (``label_smoothing``) in training mode only, so validation losses stay comparable."""
+        smoothing = self.cfg.label_smoothing if self.training else 0.0
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            tgt_out.reshape(-1),
+            ignore_index=self.cfg.pad,
+            label_smoothing=smoothing,
+        )
 
     @torch.no_grad()
     def translate(
