@@ -48,9 +48,10 @@ TARGET = 30.0
 
 
 def machine() -> dict:
+    # a run from an exported snapshot of a commit (no .git) names it in RNNKIT_COMMIT
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
     return {
-        "rnnkit_commit": commit.stdout.strip(),
+        "rnnkit_commit": os.environ.get("RNNKIT_COMMIT") or commit.stdout.strip(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average": os.getloadavg(),
