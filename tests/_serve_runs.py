@@ -116,3 +116,35 @@ def next_token_probs(task, logits: torch.Tensor) -> torch.Tensor:
     """What an LM stream answers for ``logits (..., V)``: the distribution generation draws from (the task's
     banned special tokens at probability 0)."""
     return torch.softmax(logits.index_fill(-1, torch.tensor(task.banned), float("-inf")), -1)
+
+
+def panel(n: int = 60) -> pd.DataFrame:
+    """Three daily series in one long table (series id ``store``) with two categorical statics."""
+    parts = []
+    for k, (store, size, kind) in enumerate((("a", "s", "mall"), ("b", "l", "street"), ("c", "m", "mall"))):
+        frame = series(n)
+        frame["y"] = frame["y"] * (k + 1) + 5 * k
+        parts.append(frame.assign(store=store, size=size, kind=kind))
+    return pd.concat(parts, ignore_index=True)
+
+
+def panel_forecast_run(path: Path, timestep: int = 8, horizon: int = 3) -> Path:
+    """A global forecaster over :func:`panel` (random weights; per-series scalers, static covariates)."""
+    from rnnkit.data.timeseries import SeriesConfig
+    from rnnkit.tasks.forecast import ForecastConfig, Forecaster
+
+    torch.manual_seed(0)
+    sc = SeriesConfig(
+        target=["y"],
+        time_column="date",
+        series_id="store",
+        static=["size", "kind"],
+        past_covariates=["x"],
+        calendar=["dayofweek"],
+        timestep=timestep,
+        horizon=horizon,
+    )
+    cfg = ForecastConfig(series=sc, rnn=RNNConfig(cell="gru", hidden_size=8))
+    task = Forecaster.build(cfg, Forecaster.split(cfg, panel()).train)
+    task.save(path / "model")
+    return path

@@ -285,3 +285,15 @@ def test_predict_runs_on_a_bounded_pool_and_refuses_beyond_its_queue(tmp_path):
     assert codes == [200, 200, 503, 503, 503], [r.text for r in answers]
     busy = next(r for r in answers if r.status_code == 503)
     assert busy.headers["retry-after"] == "1" and "--predict-threads" in busy.json()["detail"]
+
+
+def test_model_info_of_a_global_forecaster(tmp_path):
+    from _serve_runs import panel, panel_forecast_run
+
+    with client(panel_forecast_run(tmp_path)) as c:
+        info = c.get("/v1/model").json()
+        assert info["streams"] is True and "store" in info["streaming"]
+        assert info["facts"]["series"] == ["a", "b", "c"] and info["facts"]["static"] == ["size", "kind"]
+        assert "'store'" in info["observe"][0]["description"] and info["outputs"][0]["name"] == "store"
+        row = panel().iloc[0].to_dict()
+        assert c.post("/v1/streams/a/observe", json={"row": row}).json()["answer"] == {"ready": False, "needed": 7}

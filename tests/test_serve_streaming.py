@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 pytest.importorskip("fastapi")
 
-from _serve_runs import TEXT, forecast_run, lm_run, next_token_probs, series, tag_run
+from _serve_runs import TEXT, forecast_run, lm_run, next_token_probs, panel, panel_forecast_run, series, tag_run
 from rnnkit.serve.engine import Engine, Observation
 from rnnkit.serve.schemas import ObserveRequest
 from rnnkit.serve.store import SQLiteStore
@@ -174,3 +175,92 @@ def test_lm_stream_never_lists_or_draws_special_tokens(tmp_path):
         assert not set(listed) & set(SPECIALS) and answer["sample"] not in SPECIALS
         assert len(listed) == V - len(SPECIALS)  # `top` lists what a draw can give: every other token
         assert sum(e["p"] for e in answer["next"]) == pytest.approx(1.0, abs=1e-5)
+
+
+def _same_forecast(answer: list[dict], expected: pd.DataFrame) -> None:
+    """A stream's forecast rows against ``predict``'s table: the same columns, times and series, equal numbers."""
+    got = pd.DataFrame(answer)
+    assert list(got.columns) == list(expected.columns)
+    for col in expected.columns:
+        if col == "date":
+            assert (pd.to_datetime(got[col]) == pd.to_datetime(expected[col])).all(), (got[col], expected[col])
+        elif not pd.api.types.is_numeric_dtype(expected[col]):
+            assert got[col].tolist() == expected[col].tolist()
+        else:
+            assert got[col].to_numpy() == pytest.approx(expected[col].to_numpy(), rel=1e-5, abs=1e-6)
+
+
+def test_forecast_stream_of_a_global_model_equals_predict(tmp_path):
+    """--series-id: per-series scalers and static covariates, one series per stream, two streams in each batch."""
+    task = load(panel_forecast_run(tmp_path), "cpu")
+    streamer = streamer_for(task)
+    assert streamer.streams
+    engine = Engine(streamer, SQLiteStore(tmp_path / "streams.db"))
+    table = panel()
+    rows = {k: table[table["store"] == k].to_dict("records") for k in "bc"}
+    for i in range(12):
+        items = []
+        for k in "bc":
+            row = rows[k][i] if k == "b" or i == 0 else {c: v for c, v in rows[k][i].items() if c != "size"}
+            req = ObserveRequest(row=row)  # a static may be left out once the stream has it
+            items.append(Observation(k, None, *streamer.parse(req), req))
+        for k, out in zip("bc", engine.run(items)):
+            assert out.status == 200, out.body
+            if i + 1 >= 8:
+                _same_forecast(out.body["answer"]["forecast"], task.predict(pd.DataFrame(rows[k][: i + 1])))
+    # the series are really told apart: their forecasts are in their own units
+    assert abs(out.body["answer"]["forecast"][0]["y"]) > 10
+
+
+def test_forecast_stream_of_a_global_model_refuses_what_predict_cannot_match(tmp_path):
+    task = load(panel_forecast_run(tmp_path), "cpu")
+    engine = _engine(task, tmp_path)
+    parse = engine.streamer.parse
+    row = panel().iloc[0].to_dict()  # series a
+    for bad, field, words in (
+        ({**row, "store": "z"}, "row.store", "/v1/predict"),  # not trained on: its scaler is not known
+        ({k: v for k, v in row.items() if k != "store"}, "row.store", "missing"),
+    ):
+        with pytest.raises(RequestError) as err:
+            parse(ObserveRequest(row=bad))
+        assert err.value.field == field and words in str(err.value)
+    _observe(engine, "s", row=row)
+    later = {**panel().iloc[1].to_dict()}
+    for bad, field, words in (
+        ({**later, "store": "b"}, "row.store", "one series"),
+        ({**later, "kind": "street"}, "row.kind", "one value per series"),
+    ):
+        req = ObserveRequest(row=bad)
+        (out,) = engine.run([Observation("s", None, *parse(req), req)])
+        assert out.status == 422 and out.body["field"] == field and words in out.body["detail"], out.body
+    assert engine.store.get("s").steps == 1
+
+
+@pytest.mark.parametrize("gap_rows_back", [150, 260])
+def test_forecast_stream_dates_its_forecast_as_predict_does(tmp_path, gap_rows_back):
+    """A monthly series with one missing month: within the rows predict reads for the frequency (no regular
+    frequency: the median step) or before them (month starts), the stream's timestamps are predict's."""
+    task = load(forecast_run(tmp_path), "cpu")
+    engine = _engine(task, tmp_path)
+    dates = pd.date_range("1990-03-01", periods=300, freq="MS")  # the last: 1 February 2015
+    dates = dates.delete(len(dates) - gap_rows_back)
+    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "y": np.linspace(1, 3, len(dates)), "x": 0.5})
+    rows = frame.to_dict("records")
+    for start in range(0, len(rows) - 1, 200):
+        _observe(engine, "m", rows=rows[start : min(start + 200, len(rows) - 1)])
+    answer = _observe(engine, "m", row=rows[-1])["answer"]["forecast"]
+    expected = task.predict(frame)
+    _same_forecast(answer, expected)
+    first = "2015-03-01" if gap_rows_back > 200 else "2015-03-04"  # month start, or 1 February + the median 31 days
+    assert expected["date"].iloc[0] == pd.Timestamp(first)
+
+
+def test_freq_rows_is_what_the_frequency_inference_reads():
+    """FREQ_ROWS pins how far back infer_offset looks: if that changes, streams must keep as many rows."""
+    from rnnkit.data.frequency import infer_offset
+    from rnnkit.serve.forecast_stream import FREQ_ROWS
+
+    days = pd.Series(pd.date_range("2020-01-01", periods=FREQ_ROWS + 5, freq="D"))
+    outside = days.drop(index=4).reset_index(drop=True)  # a gap just older than the last FREQ_ROWS rows
+    inside = days.drop(index=5).reset_index(drop=True)  # a gap among them
+    assert infer_offset(outside) is not None and infer_offset(inside) is None

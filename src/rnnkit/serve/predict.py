@@ -28,10 +28,14 @@ def describe(task: Task, streamer: Streamer) -> dict[str, Any]:
     outputs: list[dict[str, str]] = []
     if name == "forecast":
         s = cfg.series
-        cols = [*([s.time_column] if s.time_column else []), *s.target, *s.past_covariates]
+        ident = [s.series_id] if s.series_id else []
+        cols = [*([s.time_column] if s.time_column else []), *ident, *s.static, *s.target, *s.past_covariates]
         facts = {
             "targets": s.target,
             "time_column": s.time_column,
+            "series_id": s.series_id,
+            "series": sorted(task.scalers) if s.series_id else None,  # type: ignore[attr-defined]
+            "static": s.static,
             "past_covariates": s.past_covariates,
             "future_covariates": s.future_covariates,
             "calendar": s.calendar,
@@ -40,10 +44,12 @@ def describe(task: Task, streamer: Streamer) -> dict[str, Any]:
             "quantiles": list(cfg.quantiles or []),
             "missing": s.missing,
         }
-        observe = [_field("row", "object", f"one row with the columns {cols} (time: ISO date; others: numbers)")]
+        what = "time: ISO date; series id and statics: as in training; others: numbers"
+        observe = [_field("row", "object", f"one row with the columns {cols} ({what})")]
         observe.append(_field("rows", "array of objects", "several rows, oldest first"))
         predict = [_field("rows", "array of objects", f"the series: rows with the columns {cols}, oldest first")]
-        outputs = [_field(t, "number", "point forecast per horizon step") for t in s.target]
+        outputs = [_field(c, "string", "the series") for c in ident]
+        outputs += [_field(t, "number", "point forecast per horizon step") for t in s.target]
         outputs += [_field(f"{t}_q{q:g}", "number", "quantile") for t in s.target for q in cfg.quantiles or ()]
     elif name == "lm":
         facts = {"level": cfg.level, "vocab_size": len(task.vocab), "lowercase": cfg.lowercase}  # type: ignore[attr-defined]
@@ -95,6 +101,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def forecast_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """A forecaster's table as JSON rows (ISO times, null for a non-finite number): predict's and a stream's."""
+    records = json.loads(table.to_json(orient="records", date_format="iso"))
+    return [{k: _clean(v) for k, v in r.items()} for r in records]
+
+
 def check_decode_work(task: Task, texts: list[str], beam: int | None, limits: Limits) -> None:
     """Refuse a translation request whose decoding would hold a thread too long: a source over
     ``max_source_tokens`` (422; decoding runs to 10 tokens past the source length) or, over all inputs,
@@ -132,8 +144,7 @@ def predict(task: Task, req: PredictRequest, limits: Limits | None = None) -> li
                 except (ValueError, TypeError, KeyError, OverflowError) as exc:
                     message = str(exc).splitlines()[0] if str(exc) else "bad rows"
                     raise RequestError(f"inputs[{i}].rows", message) from None
-                records = json.loads(table.to_json(orient="records", date_format="iso"))
-                out.append({"forecast": [{k: _clean(v) for k, v in r.items()} for r in records]})
+                out.append({"forecast": forecast_records(table)})
             return out
         if name == "classify":
             texts = [_need(item, i, "text") for i, item in enumerate(req.inputs)]
