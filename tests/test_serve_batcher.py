@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sqlite3
+import time
 
 import pytest
 import torch
@@ -93,3 +96,43 @@ def test_fifty_concurrent_observations_of_one_stream_apply_in_order(tmp_path, in
     for t, a in enumerate(answers):
         assert a.body["answer"]["next"][0]["p"] == pytest.approx(float(best.values[t]), rel=1e-5)
     assert json.loads(engine.store.get("one").answer)["steps"] == 50
+
+
+def test_a_failed_batch_answers_a_request_id_not_the_internal_error(caplog):
+    class Broken:
+        def run(self, items: list[Observation]) -> list[Outcome]:
+            raise sqlite3.OperationalError("disk I/O error writing /srv/secret/streams.db")
+
+    async def main() -> Outcome:
+        b = Batcher(Broken(), max_batch=4, max_wait_ms=1)  # type: ignore[arg-type]
+        await b.start()
+        out = await b.submit(_obs("a"))
+        await b.stop()
+        return out
+
+    with caplog.at_level(logging.ERROR, logger="rnnkit.serve"):
+        out = asyncio.run(main())
+    assert out.status == 503 and "retry" in out.body["detail"]
+    text = json.dumps(out.body)
+    assert "secret" not in text and "I/O" not in text and "sqlite" not in text.lower()
+    rid = out.body["request_id"]
+    assert rid in out.body["detail"] and any(rid in r.getMessage() and r.exc_info for r in caplog.records)
+    assert "/srv/secret" in caplog.text  # the operator sees what happened
+
+
+def test_a_streams_queue_is_bounded():
+    class Slow(Recorder):
+        def run(self, items: list[Observation]) -> list[Outcome]:
+            time.sleep(0.05)
+            return super().run(items)
+
+    async def main() -> list[Outcome]:
+        b = Batcher(Slow(), max_batch=8, max_wait_ms=1, max_queue=3, inline=True)  # type: ignore[arg-type]
+        await b.start()
+        answers = await asyncio.gather(*(b.submit(_obs("a", i)) for i in range(6)), b.submit(_obs("b")))
+        await b.stop()
+        return answers
+
+    answers = asyncio.run(main())
+    assert [a.status for a in answers] == [200, 200, 200, 429, 429, 429, 200]
+    assert answers[3].body["field"] == "stream" and "3 observations" in answers[3].body["detail"]

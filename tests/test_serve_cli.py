@@ -145,3 +145,25 @@ def test_cli_errors_name_flags(tmp_path, monkeypatch):
     assert out.exit_code == 1 and "--predict-threads must be >= 1" in out.output
     out = runner.invoke(app, ["serve", str(tmp_path / "nothing")])
     assert out.exit_code == 1
+
+
+def test_uvicorn_gets_a_connection_bound(tmp_path, monkeypatch):
+    import json
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from rnnkit.cli import app
+    from rnnkit.serve.app import CONFIG_ENV
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    run = lm_run(tmp_path)
+    out = CliRunner().invoke(app, ["serve", str(run), "--max-connections", "77", "--stream-queue", "5"])
+    assert out.exit_code == 0, out.output
+    assert seen["limit_concurrency"] == 77  # beyond it uvicorn answers 503 instead of taking every connection
+    assert json.loads(os.environ[CONFIG_ENV])["stream_queue"] == 5
+    os.environ.pop(CONFIG_ENV)
+    out = CliRunner().invoke(app, ["serve", str(run), "--max-connections", "0"])
+    assert out.exit_code == 1 and "--max-connections must be >= 1" in out.output

@@ -139,3 +139,11 @@ def test_purge_removes_old_tombstones_only(tmp_path):
     assert store.purge(now - 100) == 1
     assert store.get("old") is None and store.get("recent").expired and store.get("live").state == b"s"
     assert store.count() == 1
+
+
+def test_redact_hides_passwords_in_the_userinfo_and_the_query():
+    assert redact("postgresql://me@host/db?password=pw&sslmode=require") == (
+        "postgresql://me@host/db?password=***&sslmode=require"
+    )
+    assert "pw" not in redact("postgres://host/db?sslmode=require&PASSWORD=pw")
+    assert redact("postgresql://me:p%40ss@host/db") == "postgresql://me:***@host/db"

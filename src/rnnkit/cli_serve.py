@@ -44,6 +44,12 @@ def register(app: typer.Typer) -> None:
         max_streams: int = typer.Option(
             1_000_000, "--max-streams", help="most live streams in the store; a new one beyond is a 429 (0: no bound)"
         ),
+        stream_queue: int = typer.Option(
+            64, "--stream-queue", help="observations of one stream that may wait for their turn (429 beyond)"
+        ),
+        max_connections: int = typer.Option(
+            1024, "--max-connections", help="connections one server process takes at once (503 beyond)"
+        ),
         workers: int = typer.Option(1, help="server processes on this port (they share the store)"),
         device: str = typer.Option("cpu", help="where the model runs: cpu, cuda, mps or auto"),
         threads: int = typer.Option(1, help="torch threads per server process (the HTTP loop needs a core too)"),
@@ -88,6 +94,8 @@ def register(app: typer.Typer) -> None:
             max_streams=max_streams,
             device=device,
             threads=threads,
+            stream_queue=stream_queue,
+            max_connections=max_connections,
             predict_threads=predict_threads,
             predict_queue=predict_queue,
         )
@@ -102,6 +110,7 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             log_level="warning",
             access_log=False,
+            limit_concurrency=cfg.max_connections,
         )
 
 

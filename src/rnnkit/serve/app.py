@@ -83,7 +83,14 @@ def create_app(cfg: ServeConfig, task: Task | None = None, store: Store | None =
     engine = Engine(streamer, store, idle_ttl=cfg.idle_ttl, max_streams=cfg.max_streams)
     metrics = Metrics(store.count)
     # a local SQLite batch runs on the event loop; a PostgreSQL one (network, other servers' locks) on a thread
-    batcher = Batcher(engine, cfg.max_batch, cfg.max_wait_ms, metrics.batch, inline=isinstance(store, SQLiteStore))
+    batcher = Batcher(
+        engine,
+        cfg.max_batch,
+        cfg.max_wait_ms,
+        metrics.batch,
+        inline=isinstance(store, SQLiteStore),
+        max_queue=cfg.stream_queue,
+    )
     info = describe(task, streamer)
     gate = Gate(cfg.predict_threads, cfg.predict_queue)
 

@@ -16,11 +16,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .engine import Engine, Observation, Outcome, error
+
+log = logging.getLogger("rnnkit.serve")
 
 
 class Batcher:
@@ -28,10 +32,16 @@ class Batcher:
     after each batch (metrics)."""
 
     def __init__(
-        self, engine: Engine, max_batch: int, max_wait_ms: float, on_batch: Any = None, inline: bool = False
+        self,
+        engine: Engine,
+        max_batch: int,
+        max_wait_ms: float,
+        on_batch: Any = None,
+        inline: bool = False,
+        max_queue: int = 64,
     ) -> None:
         self.engine, self.max_batch, self.max_wait = engine, max_batch, max_wait_ms / 1000.0
-        self.on_batch, self.inline = on_batch, inline
+        self.on_batch, self.inline, self.max_queue = on_batch, inline, max_queue
         self._pending: dict[str, collections.deque] = {}
         self._ready: collections.deque[str] = collections.deque()
         self._wake: asyncio.Event | None = None
@@ -53,11 +63,18 @@ class Batcher:
 
     async def submit(self, obs: Observation) -> Outcome:
         """Queue ``obs`` behind the stream's earlier observations and wait for its answer."""
-        fut = asyncio.get_running_loop().create_future()
         queue = self._pending.get(obs.stream)
         if queue is None:
             queue = self._pending[obs.stream] = collections.deque()
             self._ready.append(obs.stream)
+        elif len(queue) >= self.max_queue:  # one client flooding one stream: its observations can only go in turn
+            return error(
+                429,
+                f"stream {obs.stream!r} already has {len(queue)} observations waiting for their turn (--stream-queue); "
+                "wait for their answers",
+                "stream",
+            )
+        fut = asyncio.get_running_loop().create_future()
         queue.append((obs, fut, time.monotonic()))
         assert self._wake is not None
         self._wake.set()
@@ -84,9 +101,12 @@ class Batcher:
                     outcomes = self.engine.run(items)
                 else:
                     outcomes = await loop.run_in_executor(self._pool, self.engine.run, items)
-            except Exception as exc:  # the store or the model failed: nothing of this batch was committed
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                outcomes = [error(503, f"the batch failed and was not applied ({message}); retry", None)] * len(taken)
+            except Exception:  # the store or the model failed: nothing of this batch was committed
+                # the error (SQL, file paths) is for the operator's log; the client gets an id to quote
+                rid = uuid.uuid4().hex[:12]
+                log.exception("batch of %d observations failed (request id %s)", len(taken), rid)
+                detail = f"the batch failed and was not applied; retry (request id {rid})"
+                outcomes = [error(503, detail, None, request_id=rid)] * len(taken)
             if self.on_batch is not None:
                 self.on_batch(len(taken), time.perf_counter() - started)
             for (_, fut, _), outcome in zip(taken, outcomes):

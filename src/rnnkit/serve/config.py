@@ -55,6 +55,9 @@ class ServeConfig:
         max_streams: most live streams in the store (0: no bound); observing a new stream beyond it is a 429.
         device: where the model runs.
         threads: torch threads for the model (the HTTP event loop needs a core of its own too).
+        stream_queue: observations of one stream that may wait for their turn (429 beyond).
+        max_connections: connections (and requests in progress) one server process takes; beyond, uvicorn
+            answers 503.
         predict_threads: threads that run ``/v1/predict`` calls (each a whole model pass, seconds for a long
             translation): at most this many at once.
         predict_queue: ``/v1/predict`` calls that may wait for a thread; beyond, a 503 with ``Retry-After``.
@@ -71,6 +74,8 @@ class ServeConfig:
     max_streams: int = 1_000_000
     device: str = "cpu"
     threads: int = 1
+    stream_queue: int = 64
+    max_connections: int = 1024
     predict_threads: int = 1
     predict_queue: int = 8
     limits: Limits = field(default_factory=Limits)
@@ -85,6 +90,10 @@ class ServeConfig:
             raise ValueError(f"{option('max_wait_ms')} must be >= 0, got {self.max_wait_ms}")
         if self.threads < 1:
             raise ValueError(f"{option('threads')} must be >= 1, got {self.threads}")
+        if self.stream_queue < 1:
+            raise ValueError(f"{option('stream_queue')} must be >= 1, got {self.stream_queue}")
+        if self.max_connections < 1:
+            raise ValueError(f"{option('max_connections')} must be >= 1, got {self.max_connections}")
         if self.predict_threads < 1:
             raise ValueError(f"{option('predict_threads')} must be >= 1, got {self.predict_threads}")
         if self.predict_queue < 0:

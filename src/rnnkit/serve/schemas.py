@@ -137,6 +137,7 @@ class ErrorBody(BaseModel):
     detail: str
     field: str | None = None
     expected: int | None = Field(None, description="409: the seq the stream expects next")
+    request_id: str | None = Field(None, description="503: the id of the failure in the server's log")
 
 
 class Health(BaseModel):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -170,12 +171,15 @@ def foreign_model_error(url: str) -> ValueError:
 
 
 def redact(url: str) -> str:
-    """``url`` without a password (for messages and logs)."""
-    if "://" in url and "@" in url.split("://", 1)[1]:
-        scheme, rest = url.split("://", 1)
+    """``url`` without a password, in the user part or a ``password=`` parameter (for messages and logs)."""
+    base, mark, query = url.partition("?")
+    if "://" in base and "@" in base.split("://", 1)[1]:
+        scheme, rest = base.split("://", 1)
         creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url
+        base = f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else base
+    if query:
+        query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", query)
+    return base + mark + query
 
 
 class SQLiteStore(Store):
