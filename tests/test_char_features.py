@@ -20,6 +20,15 @@ def test_shapes_and_padded_words_give_zeros(kind):
     assert torch.equal(out[2], torch.zeros(6)) and out[:2].abs().sum() > 0
     # a word's vector does not depend on the padding around it or on the other words
     assert torch.allclose(enc(chars[1:2, :1]), out[1:2], atol=1e-6)
+    if kind == "cnn":  # the traceable form (export) computes the same, whatever the padding row and input hold
+        with torch.no_grad():
+            enc.embedding.weight[0] = 1.0
+        holes = torch.tensor([[0, 0, 0, 7], [2, 0, 3, 0], [0, 0, 0, 0]])
+        assert torch.allclose(enc.eval().dense(holes), enc(holes), atol=1e-6)
+        assert torch.allclose(enc.dense(chars), enc(chars), atol=1e-6)
+    else:
+        with pytest.raises(ValueError, match="only the char CNN has a traceable form"):
+            enc.dense(chars)
 
 
 @pytest.mark.parametrize("kind", ["cnn", "lstm"])

@@ -38,6 +38,9 @@ def test_packed_input_concatenates_word_casing_and_character_features():
     assert out.shape == (2, 5, 17)
     assert torch.equal(out[..., :6], layer.embedding(x[..., 0]))
     assert torch.equal(out[..., 6:9], layer.casing(x[..., 1]))
+    assert torch.equal(layer.features(x), out)  # the traceable form (export) computes the same
+    x[0, 1, 2:] = 0  # a padded step: no characters at all
+    assert torch.allclose(layer.features(x), layer(x), atol=1e-6)
     with pytest.raises(ValueError, match=r"expected \(B, T, F\) ints with F >= 3"):
         layer(x[..., 0])
     with pytest.raises(ValueError, match="casing classes must be in 0..8"):

@@ -33,7 +33,7 @@ def test_encoder_packs_words_casing_and_characters():
     chars = CharVocab.build(["Paris", "is", "big"])
     enc = WordEncoder(vocab, lowercase=True, digits=True, chars=chars, casing=True, max_chars=4)
     x = enc.encode(["Paris", "is", "Enormous"])
-    assert x.shape == (3, 2 + 4)  # word id, casing, 4 characters (the longest word, cut at max_chars)
+    assert x.shape == (3, 2 + 4)  # word id, casing, max_chars characters (longer words are cut)
     assert x[:, 0].tolist() == [vocab.stoi["paris"], vocab.stoi["is"], Vocab.unk]
     assert [CASINGS[c] for c in x[:, 1].tolist()] == ["title", "lower", "title"]
     assert x[1, 2:].tolist() == [chars.stoi["i"], chars.stoi["s"], 0, 0]

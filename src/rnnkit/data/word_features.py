@@ -1,9 +1,9 @@
 """What a tagger reads of each word besides its id: its casing class and its characters.
 
 A sentence becomes an int array ``(T, F)``: column 0 the word id, then (optionally) the casing class, then
-(optionally) the character ids of the word, 0-padded to the longest word of the sentence (at most
-``max_chars``). :func:`pad_words` collates such arrays into ``(B, T, F)`` plus lengths; the model's input layer
-(:class:`rnnkit.layers.inputs.SequenceInput`) splits the columns again.
+(optionally) the character ids of the word, 0-padded to ``max_chars`` (longer words are cut), so every sentence of
+a model has the same width ``F``. :func:`pad_words` collates such arrays into ``(B, T, F)`` plus lengths; the
+model's input layer (:class:`rnnkit.layers.inputs.SequenceInput`) splits the columns again.
 """
 
 from __future__ import annotations
@@ -105,6 +105,11 @@ class WordEncoder:
         """Whether a sentence has more than the word-id column."""
         return self.casing or self.chars is not None
 
+    @property
+    def width(self) -> int:
+        """``F``, the columns of an encoded sentence (1 without casing and characters)."""
+        return 1 + self.casing + (self.max_chars if self.chars is not None else 0)
+
     def word_ids(self, tokens: Sequence[str]) -> list[int]:
         return self.vocab.encode([normalise(t, self.lowercase, self.digits) for t in tokens])
 
@@ -118,8 +123,7 @@ class WordEncoder:
             cols.append(torch.tensor([casing(t) for t in tokens], dtype=torch.long)[:, None])
         if self.chars is not None:
             words = [self.chars.encode(t, self.max_chars) for t in tokens]
-            width = max((len(w) for w in words), default=1)
-            chars = torch.zeros(len(tokens), width, dtype=torch.long)
+            chars = torch.zeros(len(tokens), self.max_chars, dtype=torch.long)  # fixed width: one shape per model
             for i, w in enumerate(words):
                 chars[i, : len(w)] = torch.tensor(w)
             cols.append(chars)

@@ -50,7 +50,8 @@ class CharConfig:
 class CharEncoder(nn.Module):
     """``chars (N, C)`` character ids of N words (0-padded on the right) -> ``(N, size)``.
 
-    A word of no characters (all padding, e.g. a padded time step) gives zeros.
+    A word of no characters (all padding, e.g. a padded time step) gives zeros. Padding positions read as zeros
+    whatever the embedding's padding row holds.
     """
 
     def __init__(self, cfg: CharConfig) -> None:
@@ -73,14 +74,26 @@ class CharEncoder(nn.Module):
         if not bool(real.any()):
             return out
         ids, lengths = chars[real], lengths[real]
-        ids = ids[:, : int(lengths.max())]  # (n, c): drop columns that are padding for every word
-        e = self.dropout(self.embedding(ids))  # (n, c, dim)
+        used = (chars != 0).any(0).nonzero()
+        ids = ids[:, : int(used.max()) + 1]  # (n, c): drop the columns that are padding for every word
+        valid = ids != 0
+        # padding reads as zeros whatever the padding row holds, so trimming columns (here) or not (dense) agree
+        e = self.dropout(self.embedding(ids) * valid[..., None])  # (n, c, dim)
         if self.cfg.kind == "cnn":
             h = self.conv(e.transpose(1, 2))  # (n, size, c)
-            valid = ids != 0
             h = h.masked_fill(~valid[:, None, :], float("-inf")).amax(2)  # max over the word's own characters
         else:
             packed = nn.utils.rnn.pack_padded_sequence(e, lengths.cpu(), batch_first=True, enforce_sorted=False)
             _, (h_n, _) = self.lstm(packed)  # (2, n, size/2): last forward state, first backward state
             h = torch.cat([h_n[0], h_n[1]], dim=-1)
         return out.index_put((real.nonzero().squeeze(1),), h.to(out.dtype))
+
+    def dense(self, chars: Tensor) -> Tensor:
+        """The same as :meth:`forward` (eval mode) without data-dependent shapes, for tracing and export: every
+        word and every character column is computed and masked. Char CNN only."""
+        if self.cfg.kind != "cnn":
+            raise ValueError("CharEncoder.dense: only the char CNN has a traceable form; the char lstm does not")
+        valid = chars != 0  # (N, C)
+        h = self.conv((self.embedding(chars) * valid[..., None]).transpose(1, 2))  # (N, size, C)
+        h = h.masked_fill(~valid[:, None, :], float("-inf")).amax(2)
+        return torch.where(valid.any(1, keepdim=True), h, torch.zeros_like(h))

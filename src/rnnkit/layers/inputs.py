@@ -155,3 +155,18 @@ class SequenceInput(nn.Module):
                 raise ValueError(f"character ids must be in 0..{self.chars.cfg.vocab_size - 1}")
             parts.append(self.chars(chars).view(B, T, -1))
         return self.dropout(torch.cat(parts, dim=-1))
+
+    def features(self, x: Tensor) -> Tensor:
+        """What ``forward`` gives in eval mode, without input checks or data-dependent shapes (for tracing and
+        export): ``(B, T)`` ids or, packed, ``(B, T, F)`` -> ``(B, T, output_size)``."""
+        assert self.embedding is not None
+        if not self.cfg.packed:
+            return self.embedding(x)
+        B, T = x.shape[:2]
+        parts, col = [self.embedding(x[..., 0])], 1
+        if self.casing is not None:
+            parts.append(self.casing(x[..., 1]))
+            col = 2
+        if self.chars is not None:
+            parts.append(self.chars.dense(x[..., col:].reshape(B * T, -1)).view(B, T, -1))
+        return torch.cat(parts, dim=-1)
