@@ -17,6 +17,7 @@ from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.decoding import SamplingConfig
 from rnnkit.export import ExportConfig, OnnxPredictor, export_onnx
 from rnnkit.export.predictor import viterbi
+from rnnkit.layers.char_features import CharConfig
 from rnnkit.layers.crf import LinearChainCRF
 from rnnkit.tasks.classify import Classifier, ClassifyConfig
 from rnnkit.tasks.forecast import ForecastConfig, Forecaster
@@ -51,6 +52,7 @@ def _build(name: str, slices: dict) -> object:
         return Classifier.build(cfg, Classifier.read(cfg, [slices["mr.pos"], slices["mr.neg"]]))
     if name == "tag":
         cfg = TagConfig(embedding_dim=8, rnn=RNNConfig(cell="gru", hidden_size=8, bidirectional=True), crf=True)
+        cfg.casing_dim, cfg.char = 4, CharConfig(dim=4, size=8)  # the recipe's word features, at test size
         task = Tagger.build(cfg, Tagger.read(cfg, slices["train.conll"]))
         _spread(task.model)
         return task

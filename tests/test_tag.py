@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import rnnkit
 from rnnkit.tasks.tag import TagConfig, Tagger, read_sentences
 from rnnkit.topologies.base import RNNConfig
@@ -45,3 +47,69 @@ def test_tagger_learns_real_entities(slices, tmp_path):
     gold = [t for s in read_sentences(slices["valid.conll"], cfg) for t in s.tags]
     all_o = gold.count("O") / len(gold)
     assert metrics["val"]["token_accuracy"] > all_o, (metrics, all_o)
+
+
+def small(**kw) -> TagConfig:
+    """The default recipe (characters, casing, word dropout, constrained CRF) at test size."""
+    from rnnkit.layers.char_features import CharConfig
+
+    trainer = TrainerConfig(epochs=12, lr=1e-2, progress=False, monitor="val_f1", mode="max", checkpoint_minutes=None)
+    return TagConfig(
+        embedding_dim=16,
+        casing_dim=4,
+        char=CharConfig(dim=8, size=16),
+        rnn=RNNConfig(hidden_size=24, bidirectional=True),
+        trainer=trainer,
+        **kw,
+    )
+
+
+def test_the_recipe_learns_entities_from_200_sentences_in_seconds(slices, tmp_path):
+    cfg = small()
+    train = Tagger.read(cfg, slices["train.conll"])
+    start = Tagger.build(cfg, train).score(Tagger.build(cfg, train).loader(train, train=False))["loss"]
+    task, metrics = Tagger.train(cfg, slices["train.conll"], tmp_path / "ner", dev=slices["valid.conll"])
+    inp = task.model.cfg.input
+    assert inp.char is not None and inp.casing_dim and task.model.crf is not None  # what the default reads
+    assert task.score(task.loader(train, train=False))["loss"] < 0.3 * start
+    assert metrics["val"]["f1"] > 0.15, metrics["val"]  # it finds entities, not just O
+    # the CRF is held to IOB2: no I-X after O or after another type, even where the network would like one
+    for tags in task.predict([s.tokens for s in Tagger.read(cfg, slices["test.conll"])]):
+        for prev, tag in zip(["O", *tags], tags):
+            if tag.startswith("I-"):
+                assert prev[2:] == tag[2:] and prev != "O", tags
+
+
+def test_pretrained_vectors_set_the_embeddings_and_survive_save_and_load(slices, tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("eu 1 2 3 4\ngerman 5 6 7 8\nzanzibar 9 9 9 9\n")  # lowercase, as the words are looked up
+    cfg = small(embeddings=str(vectors))
+    task = Tagger.build(cfg, Tagger.read(cfg, slices["train.conll"]))
+    assert task.cfg.embedding_dim == 4 and "zanzibar" in task.vocab  # the file's size; its words join the vocabulary
+    emb = task.model.input.embedding.weight
+    assert emb[task.vocab.stoi["german"]].tolist() == [5, 6, 7, 8]
+    task.save(tmp_path / "m")
+    again = rnnkit.load(tmp_path / "m")
+    assert again.cfg.embedding_dim == 4
+    assert again.predict([["EU", "rejects", "Zanzibar"]]) == task.predict([["EU", "rejects", "Zanzibar"]])
+    vectors.write_text("eu 1 2 3 4\ngerman 5 6 7\n")
+    with pytest.raises(ValueError, match=r"vectors.txt:2: expected a word and 4 numbers"):
+        Tagger.build(cfg, Tagger.read(cfg, slices["train.conll"]))
+
+
+def test_cli_flags_for_the_recipe(slices, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from rnnkit.cli import app
+
+    args = ["train", "tag", "--data", str(slices["valid.conll"]), "--epochs", "1", "--hidden", "8", "--quiet"]
+    result = CliRunner().invoke(app, [*args, "--chars", "none", "--word-dropout", "0.1", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "a" / "model" / "config.json").read_text())["config"]
+    assert saved["char"] is None and saved["word_dropout"] == 0.1
+    result = CliRunner().invoke(app, [*args, "--chars", "gru", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 1 and "--chars: expected cnn, lstm or none, got 'gru'" in result.output
+    result = CliRunner().invoke(app, [*args, "--embeddings", str(tmp_path / "no.txt"), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 1 and "no.txt: no such file (--embeddings expects" in result.output

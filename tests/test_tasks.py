@@ -122,7 +122,7 @@ def test_help_shows_every_default():
     assert "0.1,0.5,0.9" in out  # --quantiles
     assert "default: lstm" in out and "default: auto" in out  # --cell, --device
     assert "default: 128" in runner.invoke(app, ["train", "lm", "--help"], env=wide).output
-    assert "default: --no-crf" in runner.invoke(app, ["train", "tag", "--help"], env=wide).output
+    assert "default: --crf" in runner.invoke(app, ["train", "tag", "--help"], env=wide).output
 
 
 # ---- the run directory ---------------------------------------------------------------------------------------

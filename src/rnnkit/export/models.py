@@ -57,8 +57,11 @@ def valid_mask(lengths: Tensor, T: int) -> Tensor:
 
 
 def _embed(inp: nn.Module, x: Tensor) -> Tensor:
-    """:class:`~rnnkit.layers.inputs.SequenceInput` in eval mode: token ids through the embedding, or features."""
+    """:class:`~rnnkit.layers.inputs.SequenceInput` in eval mode: token ids through the embedding (with a tagger's
+    casing and character columns: its traceable ``features``), or features."""
     emb = inp.embedding  # type: ignore[attr-defined]
+    if emb is not None and inp.cfg.packed:  # type: ignore[attr-defined]
+        return inp.features(x)  # type: ignore[attr-defined,operator]
     return emb(x) if emb is not None else x
 
 

@@ -119,7 +119,7 @@ def batches(seqs: list[list[int]], pad: int, sizes: tuple[int, ...] = (1, 8)) ->
     """Padded real batches of ``seqs``: the first ``size`` sequences for each size."""
     out = []
     for n in sizes:
-        chosen = [s for s in seqs if s][:n]
+        chosen = [s for s in seqs if len(s)][:n]
         if chosen:
             out.append(pad_sequences(chosen, pad))
     return out

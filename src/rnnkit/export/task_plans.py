@@ -61,6 +61,16 @@ def many_to_many_plan(task: Any, names: tuple[str, ...] | None, lengths: bool, r
         names, ["sequence", "step"] if not rnn.bidirectional else ["sequence"], rnn.bidirectional, task.name
     )
     tokens = IOSpec("tokens", ("batch", "time"), "tokens", "token ids (right-padded)", high=V)
+    token = IOSpec("token", ("batch",), "tokens", "the current token id", high=V)
+    inp = model.cfg.input
+    if inp.packed:  # a tagger's words with their casing class and characters: (B, T, F) ids
+        F, col = task.encoder.width, "word id, casing class, character ids (0-padded)"
+        if not inp.casing_classes:
+            col = col.replace(" casing class,", "")
+        # random inputs must be valid in every column: ids below the smallest of the three ranges
+        high = min(V, inp.casing_classes or V, inp.char.vocab_size if inp.char is not None else V)
+        tokens = IOSpec("tokens", ("batch", "time", F), "tokens", f"per token: {col} (right-padded)", high=high)
+        token = IOSpec("token", ("batch", F), "tokens", f"the current token: {col}", high=high)
     lens = [IOSpec("lengths", ("batch",), "lengths", "valid tokens per sequence, 1..time")] if lengths else []
     what = "tag scores (emissions)" if task.name == "tag" else "next-token logits"
     if "sequence" in wanted:
@@ -87,7 +97,7 @@ def many_to_many_plan(task: Any, names: tuple[str, ...] | None, lengths: bool, r
             GraphSpec(
                 "step",
                 ManyToManyStep(model),
-                [IOSpec("token", ("batch",), "tokens", "the current token id", high=V), *state_specs(rnn)],
+                [token, *state_specs(rnn)],
                 [IOSpec("scores", ("batch", K), doc=what), *state_specs(rnn, "_out")],
                 "One timestep: ManyToMany.decode_step(token, state).",
             )
@@ -131,7 +141,7 @@ def many_to_many_plan(task: Any, names: tuple[str, ...] | None, lengths: bool, r
 def tag_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) -> Plan:
     text = read_run_file(run, "predictions.conll")
     sentences = [[line.split("\t")[0] for line in block.splitlines()] for block in (text or "").split("\n\n")]
-    real = [task.vocab.encode(task._norm(s)) for s in sentences if s and s[0]]
+    real = [task.encode(s) for s in sentences if s and s[0]]
     plan = many_to_many_plan(task, names, True, real)
     plan.train_length = None
     return plan

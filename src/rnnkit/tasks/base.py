@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -297,11 +297,18 @@ class Task:
 
 
 def bucket_loader(
-    data: list, batch_size: int, *, shuffle: bool, seed: int = 0, pad: int = 0, sequences: tuple[int, ...] = (0,)
+    data: list,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    pad: int = 0,
+    sequences: tuple[int, ...] = (0,),
+    collate: Callable[[list], Any] | None = None,
 ) -> DataLoader:
     """Padded batches of similar-length examples; ``example[0]`` is the sequence whose length groups them and the
-    fields in ``sequences`` are padded (see :func:`rnnkit.data.batching.pad_collate`). A shuffled (training)
-    loader gives each process of a distributed run its share of the batches."""
+    fields in ``sequences`` are padded (see :func:`rnnkit.data.batching.pad_collate`; ``collate`` replaces it).
+    A shuffled (training) loader gives each process of a distributed run its share of the batches."""
     info = D.info() if shuffle else D.DistInfo()
     sampler = BucketBatchSampler(
         [len(x[0]) for x in data],
@@ -314,7 +321,7 @@ def bucket_loader(
     return DataLoader(
         data,
         batch_sampler=sampler,
-        collate_fn=functools.partial(pad_collate, pad=pad, sequences=sequences),
+        collate_fn=collate or functools.partial(pad_collate, pad=pad, sequences=sequences),
         generator=torch.Generator().manual_seed(seed),  # creating an iterator must not draw from the global RNG
     )
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+import itertools
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..data.batching import pad_sequences
+from ..data.embeddings import extend_vocab, load_vectors
 from ..data.readers import Sentence, read_conll, read_lines
 from ..data.text import Vocab
+from ..data.word_features import CASINGS, CharVocab, WordEncoder, normalise, pad_words
 from ..errors import option
+from ..layers.char_features import CharConfig
+from ..layers.crf import scheme_constraints
 from ..layers.heads import HeadConfig
 from ..layers.inputs import InputConfig
 from ..metrics import entity_scores
@@ -30,32 +37,56 @@ class TagConfig:
     Attributes:
         token_column, tag_column: CoNLL columns of the token and of the tag to learn (-1: the last).
         separator: column separator (None: any whitespace; ``"\\t"`` for tab-separated files).
-        lowercase: lowercase tokens before looking them up.
-        min_freq: tokens seen fewer times in training become ``<unk>``.
+        lowercase: look words up lowercased (the casing feature and the characters keep the capitals).
+        digits: look words up with every digit as 0 (numbers and dates share embeddings).
+        min_freq: words seen fewer times in training become ``<unk>``.
         encoding: text encoding of the files.
-        embedding_dim, dropout: token embedding size and dropout.
+        embedding_dim, dropout: word embedding size (with ``embeddings``: the file's) and dropout on the word
+            features and before the output layer.
+        embeddings: a word2vec/GloVe text file of pretrained word vectors (None: learned from scratch).
+        embeddings_vocab: the most words of that file added to the vocabulary besides the training words.
+        word_dropout: in training, this fraction of words is replaced by ``<unk>`` (learns to tag unseen words).
+        casing_dim: size of the casing feature (lower, UPPER, Title, digits ...); 0: none.
+        char: character features of each word (a char CNN or BiLSTM); None: none.
         rnn: the recurrent core (bidirectional by default: a tag depends on both sides).
         crf: decode with a linear-chain CRF (learns which tag may follow which).
+        constrain: with a CRF and IOB2/BIOES tags, forbid invalid transitions (``O`` -> ``I-LOC``), unless the
+            training data itself has them.
         val_fraction: sentences held out for validation when no --dev file is given.
         batch_size: sentences per step (batched by length).
-        trainer: optimisation options (early stopping on validation entity F1).
+        trainer: optimisation options (early stopping on validation entity F1, never while it is still 0).
     """
 
     token_column: int = 0
     tag_column: int = -1
     separator: str | None = None
-    lowercase: bool = False
+    lowercase: bool = True
+    digits: bool = True
     min_freq: int = 1
     encoding: str = "utf-8"
     embedding_dim: int = 100
+    embeddings: str | None = None
+    embeddings_vocab: int = 100_000
     dropout: float = 0.5
-    rnn: RNNConfig = field(default_factory=lambda: RNNConfig(cell="lstm", hidden_size=128, bidirectional=True))
-    crf: bool = False
+    word_dropout: float = 0.05
+    casing_dim: int = 8
+    char: CharConfig | None = field(default_factory=CharConfig)
+    rnn: RNNConfig = field(default_factory=lambda: RNNConfig(cell="lstm", hidden_size=200, bidirectional=True))
+    crf: bool = True
+    constrain: bool = True
     val_fraction: float = 0.1
     batch_size: int = 32
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(
-            epochs=None, max_epochs=50, min_steps=1000, lr=2e-3, early_stopping=5, monitor="val_f1", mode="max"
+            epochs=None,
+            max_epochs=50,
+            min_steps=1000,
+            lr=2e-3,
+            early_stopping=5,
+            monitor="val_f1",
+            mode="max",
+            early_stopping_floor=0.0,
+            schedule="plateau",
         )
     )
 
@@ -72,26 +103,58 @@ def read_sentences(path: str | Path, cfg: TagConfig, *, tags_required: bool = Tr
     )
 
 
+def _chars(text: str) -> dict[str, Any]:
+    """``--chars cnn|lstm|none``."""
+    kind = text.strip().lower()
+    if kind in ("none", "off", "no"):
+        return {"char": None}
+    if kind not in ("cnn", "lstm"):
+        raise ValueError(f"--chars: expected cnn, lstm or none, got {text!r}")
+    return {"char.kind": kind}
+
+
 class Tagger(Task):
     """A trained tagger: ``predict`` tags for token lists, ``evaluate`` entity F1 (seqeval) on CoNLL data."""
 
     name = "tag"
     Config = TagConfig
-    summary = "Tag tokens (NER, chunking): bidirectional many-to-many RNN, optional CRF; entity F1 with seqeval."
-    example = "rnnkit train tag --data train.conll --dev valid.conll --crf --out runs/ner"
+    summary = "Tag tokens (NER, chunking): words, casing and characters -> BiLSTM -> CRF; entity F1 with seqeval."
+    example = "rnnkit train tag --data train.conll --dev valid.conll --out runs/ner"
     outputs = ("predictions.conll",)
     flags = (
         Flag("data", "--data", "CoNLL training file", Path, required=True),
         Flag("dev", "--dev", "CoNLL validation file; default: a held-out part", Path),
         Flag("test", "--test", "CoNLL test file", Path),
         Flag("crf", "--crf/--no-crf", "decode with a linear-chain CRF", bool, key="crf"),
+        Flag("chars", "--chars", "character features of each word: cnn, lstm or none", key="char.kind", parse=_chars),
+        Flag(
+            "embeddings",
+            "--embeddings",
+            "pretrained word vectors, word2vec/GloVe text format (.gz allowed); default: learned from scratch",
+            key="embeddings",
+        ),
+        Flag(
+            "word_dropout",
+            "--word-dropout",
+            "fraction of words replaced by <unk> in training",
+            float,
+            key="word_dropout",
+        ),
         Flag("tag_column", "--tag-column", "column of the tag (-1: last)", int, key="tag_column"),
         Flag("encoding", "--encoding", "text encoding", key="encoding"),
     )
 
-    def __init__(self, cfg: TagConfig, model: ManyToMany, vocab: Vocab, tags: list[str]) -> None:
+    def __init__(
+        self, cfg: TagConfig, model: ManyToMany, vocab: Vocab, tags: list[str], chars: CharVocab | None = None
+    ) -> None:
         super().__init__(cfg, model)
-        self.vocab, self.tags = vocab, tags
+        self.vocab, self.tags, self.chars = vocab, tags, chars
+        inp = model.cfg.input
+        if inp.char is not None and chars is None:
+            raise ValueError("Tagger: the model reads characters; give the character vocabulary (chars=)")
+        self.encoder = WordEncoder(
+            vocab, cfg.lowercase, cfg.digits, chars if inp.char is not None else None, casing=inp.casing_classes > 0
+        )
 
     # ---- the hooks ---------------------------------------------------------------------------------------------
     @classmethod
@@ -100,16 +163,57 @@ class Tagger(Task):
 
     @classmethod
     def build(cls, cfg: TagConfig, train: list[Sentence]) -> Tagger:
-        norm = (lambda t: [w.lower() for w in t]) if cfg.lowercase else (lambda t: t)
-        vocab = Vocab.build((norm(s.tokens) for s in train), cfg.min_freq)
+        norm = functools.partial(normalise, lowercase=cfg.lowercase, digits=cfg.digits)
+        vocab = Vocab.build(([norm(t) for t in s.tokens] for s in train), cfg.min_freq)
+        vectors = None
+        if cfg.embeddings:
+            vocab, vectors = extend_vocab(vocab, cfg.embeddings, norm, cfg.embeddings_vocab)
+            cfg = replace(cfg, embedding_dim=vectors.dim)  # the saved config builds the same model
         tags = sorted({t for s in train for t in s.tags})
-        return cls(cfg, cls.build_model(cfg, len(vocab), len(tags)), vocab, tags)
+        chars = CharVocab.build(t for s in train for t in s.tokens) if cfg.char is not None else None
+        model = cls.build_model(
+            cfg,
+            len(vocab),
+            len(tags),
+            n_chars=len(chars) if chars else 0,
+            casing=cfg.casing_dim > 0,
+            tags=tags,
+            train=train,
+        )
+        if vectors is not None:
+            load_vectors(model.input.embedding, vocab.itos, vectors)  # type: ignore[arg-type]
+        return cls(cfg, model, vocab, tags, chars)
 
     @staticmethod
-    def build_model(cfg: TagConfig, vocab_size: int, n_tags: int) -> ManyToMany:
-        inp = InputConfig(vocab_size=vocab_size, embedding_dim=cfg.embedding_dim, dropout=cfg.dropout)
+    def build_model(
+        cfg: TagConfig,
+        vocab_size: int,
+        n_tags: int,
+        *,
+        n_chars: int = 0,
+        casing: bool = False,
+        tags: list[str] | None = None,
+        train: list[Sentence] | None = None,
+    ) -> ManyToMany:
+        """The network: words (``vocab_size``), [casing], [``n_chars`` characters] -> rnn -> ``n_tags`` scores [-> CRF,
+        constrained to the chunk scheme of ``tags`` unless the ``train`` sentences break it]."""
+        char = replace(cfg.char, vocab_size=n_chars) if cfg.char is not None and n_chars else None
+        inp = InputConfig(
+            vocab_size=vocab_size,
+            embedding_dim=cfg.embedding_dim,
+            dropout=cfg.dropout,
+            word_dropout=cfg.word_dropout,
+            casing_classes=len(CASINGS) if casing and cfg.casing_dim else 0,
+            casing_dim=cfg.casing_dim if casing else 0,
+            char=char,
+        )
         head = HeadConfig(num_classes=n_tags, dropout=cfg.dropout)
-        return ManyToMany(ManyToManyConfig(inp, cfg.rnn, head, crf=cfg.crf))
+        model = ManyToMany(ManyToManyConfig(inp, cfg.rnn, head, crf=cfg.crf))
+        if model.crf is not None and cfg.constrain and tags is not None:
+            allowed = scheme_constraints(tags)
+            if allowed is not None and (train is None or _obeys(train, tags, allowed)):
+                model.crf.constrain(*allowed)
+        return model
 
     def loader(self, examples: list[Sentence], *, train: bool) -> Any:
         return self._loader(self._dataset(examples), shuffle=train)
@@ -139,12 +243,22 @@ class Tagger(Task):
         return self.evaluate(examples)
 
     def artifacts(self) -> dict[str, Any]:
-        return {"vocab": self.vocab.to_json(), "tags": self.tags}
+        out: dict[str, Any] = {"vocab": self.vocab.to_json(), "tags": self.tags}
+        if self.encoder.chars is not None:
+            out["chars"] = self.encoder.chars.to_json()
+        out["features"] = {"casing": self.encoder.casing, "digits": self.encoder.digits}
+        return out
 
     @classmethod
     def from_artifacts(cls, cfg: TagConfig, artifacts: dict[str, Any]) -> Tagger:
-        vocab = Vocab.from_json(artifacts["vocab"])
-        return cls(cfg, cls.build_model(cfg, len(vocab), len(artifacts["tags"])), vocab, list(artifacts["tags"]))
+        vocab, tags = Vocab.from_json(artifacts["vocab"]), list(artifacts["tags"])
+        chars = CharVocab.from_json(artifacts["chars"]) if "chars" in artifacts else None
+        features = artifacts.get("features", {"casing": False, "digits": False})  # runs saved before the features
+        cfg = replace(cfg, digits=bool(features["digits"]))
+        model = cls.build_model(
+            cfg, len(vocab), len(tags), n_chars=len(chars) if chars else 0, casing=bool(features["casing"]), tags=tags
+        )
+        return cls(cfg, model, vocab, tags, chars)
 
     def predict_inputs(self, inputs: Inputs) -> str:
         if inputs.data is None:
@@ -154,17 +268,23 @@ class Tagger(Task):
 
     # ---- inference ---------------------------------------------------------------------------------------------
     def _norm(self, tokens: list[str]) -> list[str]:
-        return [t.lower() for t in tokens] if self.cfg.lowercase else tokens
+        """Tokens as the word vocabulary knows them (lowercased, digits as 0, as configured)."""
+        return [normalise(t, self.encoder.lowercase, self.encoder.digits) for t in tokens]
 
-    def _dataset(self, sentences: list[Sentence]) -> list[tuple[list[int], list[int]]]:
+    def encode(self, tokens: list[str]) -> list[int] | Tensor:
+        """What the model reads of one sentence: word ids ``[T]``, or ``(T, F)`` ints with the casing and character
+        columns (see :mod:`rnnkit.data.word_features`)."""
+        return self.encoder.encode(tokens)
+
+    def _dataset(self, sentences: list[Sentence]) -> list[tuple[Any, list[int]]]:
         index = {t: i for i, t in enumerate(self.tags)}
         unknown = sorted({t for s in sentences for t in s.tags} - set(index))
         if unknown:
             raise ValueError(f"tags {unknown[:5]} were not seen in training (known: {self.tags})")
-        return [(self.vocab.encode(self._norm(s.tokens)), [index[t] for t in s.tags]) for s in sentences]
+        return [(self.encode(s.tokens), [index[t] for t in s.tags]) for s in sentences]
 
     def _loader(self, data: list, shuffle: bool) -> Any:
-        return bucket_loader(data, self.cfg.batch_size, shuffle=shuffle, seed=self.cfg.trainer.seed, sequences=(0, 1))
+        return bucket_loader(data, self.cfg.batch_size, shuffle=shuffle, seed=self.cfg.trainer.seed, collate=_collate)
 
     def evaluate(self, sentences: list[Sentence] | str | Path) -> dict[str, float]:
         """Entity-level precision/recall/F1 (seqeval), token accuracy and the loss."""
@@ -176,7 +296,7 @@ class Tagger(Task):
     def predict(self, sentences: list[list[str]]) -> list[list[str]]:
         """Tags for each token list."""
         self.model.eval()
-        data = [(self.vocab.encode(self._norm(toks)) or [self.vocab.unk], [i]) for i, toks in enumerate(sentences)]
+        data = [(self.encode(toks or ["<unk>"]), [i]) for i, toks in enumerate(sentences)]
         out: list[list[str]] = [[] for _ in sentences]
         for x, lengths, idx, _ in self.batches(self._loader(data, False)):
             best = self.model.decode(x, lengths)
@@ -223,3 +343,24 @@ def _looks_like_plain_text(path: str | Path, encoding: str) -> bool:
     last = [line.split()[-1] for line in lines if line.strip()]
     tag_like = any(t == "O" or t[:2] in ("B-", "I-", "E-", "S-") for t in last)
     return len(last) == 1 or (len(set(last)) == len(last) and not tag_like)
+
+
+def _collate(batch: list[tuple[Any, list[int]]]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(x (B, T[, F]), lengths, y (B, T), lengths)`` from (encoded sentence, tag ids) pairs."""
+    x, lengths = pad_words([b[0] for b in batch])
+    y, y_lengths = pad_sequences([b[1] for b in batch])
+    return x, lengths, y, y_lengths
+
+
+def _obeys(train: list[Sentence], tags: list[str], allowed: tuple[Tensor, Tensor, Tensor]) -> bool:
+    """Whether every training sentence follows the transitions ``allowed`` (else the data uses another scheme,
+    e.g. IOB1, and the CRF must stay free)."""
+    index = {t: i for i, t in enumerate(tags)}
+    trans, start, end = allowed
+    for s in train:
+        ids = [index[t] for t in s.tags]
+        if not ids:
+            continue
+        if not start[ids[0]] or not end[ids[-1]] or any(not trans[a, b] for a, b in itertools.pairwise(ids)):
+            return False
+    return True
