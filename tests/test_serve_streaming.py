@@ -140,6 +140,9 @@ def test_forecast_stream_refuses_bad_rows(tmp_path):
     req = ObserveRequest(row={"date": "2024-01-04", "y": 1.0, "x": 0.0})
     (out,) = engine.run([Observation("s", None, *parse(req), req)])
     assert out.status == 422 and "after the previous row" in out.body["detail"]
+    req = ObserveRequest(row={"date": "2024-01-06T00:00:00+01:00", "y": 1.0, "x": 0.0})  # found by the fuzz: a 503
+    (out,) = engine.run([Observation("s", None, *parse(req), req)])
+    assert out.status == 422 and out.body["field"] == "row.date" and "time zone" in out.body["detail"]
     assert engine.store.get("s").steps == 1  # a refused row changes nothing
 
 

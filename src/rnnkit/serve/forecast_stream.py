@@ -136,8 +136,9 @@ class ForecastStreamer(Streamer):
             except RequestError as exc:
                 results[b] = exc
                 continue
-            except ValueError as exc:  # the forecaster's own one-line message about the rows
-                results[b] = RequestError(self.fields[1], str(exc).splitlines()[0])
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:  # the forecaster's (or pandas') word
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else "rows that cannot be read"
+                results[b] = RequestError(self.fields[1], message)
                 continue
             ready.append((b, json.dumps(state).encode(), x, f, future, scaler, name))
         if ready:
@@ -177,10 +178,19 @@ class ForecastStreamer(Streamer):
                     )
                 if first is None and value is not None:
                     state["static"][col] = value
-            if t and kept and not pd.Timestamp(pd.to_datetime(row[t])) > pd.Timestamp(pd.to_datetime(kept[-1][0])):
-                raise RequestError(
-                    f"{where}.{t}", f"the {t!r} of each row must come after the previous row's ({kept[-1][0]!r})"
-                )
+            if t and kept:
+                try:
+                    later = pd.Timestamp(pd.to_datetime(row[t])) > pd.Timestamp(pd.to_datetime(kept[-1][0]))
+                except TypeError:  # one with a time zone, one without
+                    raise RequestError(
+                        f"{where}.{t}",
+                        f"{row[t]!r} and the previous {t!r} {kept[-1][0]!r} do not compare: give every time with a "
+                        "time zone or none",
+                    ) from None
+                if not later:
+                    raise RequestError(
+                        f"{where}.{t}", f"the {t!r} of each row must come after the previous row's ({kept[-1][0]!r})"
+                    )
             kept.append([row[c] for c in self.stored])
         state["rows"] = kept[-self.keep :]
         return state
