@@ -24,28 +24,35 @@ def check_finite(name: str, what: str, t: Tensor) -> None:
         raise ValueError(f"{name}: {what} holds NaN/inf (first at index {first}); clean or impute the data first")
 
 
-def check_input(layer: Recurrent, x: Tensor, weight: Tensor, *, time_axis: bool) -> None:
-    """``x`` must be ``(B, T, F)`` (or ``(B, F)`` for ``step``), floating, of the parameters' dtype and device."""
+def _bad_shape(layer: Recurrent, x: object, time_axis: bool) -> None:
     name, F = _name(layer), layer.input_size
     want = f"(B, T, {F})" if time_axis else f"(B, {F})"
     if not isinstance(x, Tensor):
         raise ValueError(f"{name}: expected a tensor {want}, got {type(x).__name__}")
-    if x.dim() != (3 if time_axis else 2) or x.shape[-1] != F:
-        hint = " (step() takes one timestep; use forward() for sequences)" if not time_axis and x.dim() == 3 else ""
-        if time_axis and x.dim() == 2:
-            hint = " (add a batch axis with x.unsqueeze(0), or use step() for one timestep)"
-        raise ValueError(f"{name}: expected input {want}, got {tuple(x.shape)}{hint}")
+    hint = " (step() takes one timestep; use forward() for sequences)" if not time_axis and x.dim() == 3 else ""
+    if time_axis and x.dim() == 2:
+        hint = " (add a batch axis with x.unsqueeze(0), or use step() for one timestep)"
+    raise ValueError(f"{name}: expected input {want}, got {tuple(x.shape)}{hint}")
+
+
+def check_input(layer: Recurrent, x: Tensor, weight: Tensor, *, time_axis: bool) -> None:
+    """``x`` must be ``(B, T, F)`` (or ``(B, F)`` for ``step``), floating, of the parameters' dtype and device."""
+    F = layer.input_size
+    if not isinstance(x, Tensor) or x.dim() != (3 if time_axis else 2) or x.shape[-1] != F:
+        _bad_shape(layer, x, time_axis)
     if not x.is_floating_point():
-        raise ValueError(f"{name}: expected a floating-point input, got dtype {x.dtype} (convert with x.float())")
+        raise ValueError(
+            f"{_name(layer)}: expected a floating-point input, got dtype {x.dtype} (convert with x.float())"
+        )
     if x.dtype != weight.dtype or x.device != weight.device:
         raise ValueError(
-            f"{name}: input is {x.dtype} on {x.device} but the parameters are {weight.dtype} on {weight.device}; "
-            f"move one to the other (layer.to(x) or x.to(weight))"
+            f"{_name(layer)}: input is {x.dtype} on {x.device} but the parameters are {weight.dtype} on "
+            f"{weight.device}; move one to the other (layer.to(x) or x.to(weight))"
         )
     if time_axis and x.shape[1] == 0:
-        raise ValueError(f"{name}: expected at least one timestep, got input {tuple(x.shape)}")
+        raise ValueError(f"{_name(layer)}: expected at least one timestep, got input {tuple(x.shape)}")
     if layer.check_finite:
-        check_finite(name, "input", x)
+        check_finite(_name(layer), "input", x)
 
 
 def check_lengths(layer: Recurrent, lengths: Tensor | Sequence[int] | None, B: int, T: int) -> Tensor | None:
@@ -71,20 +78,22 @@ def check_lengths(layer: Recurrent, lengths: Tensor | Sequence[int] | None, B: i
 
 def check_state(layer: Recurrent, state: object, B: int, x: Tensor) -> tuple[Tensor, ...]:
     """``state`` must be a tuple of ``num_states`` tensors, each ``(L*D, B, H)``, like ``x`` in dtype and device."""
-    name = _name(layer)
     n = layer.num_states
     if isinstance(state, Tensor) and n == 1:
         state = (state,)
-    kinds = "(h, c)" if n == 2 else "(h,)"
     if not isinstance(state, (tuple, list)) or len(state) != n or not all(isinstance(s, Tensor) for s in state):
+        kinds = "(h, c)" if n == 2 else "(h,)"
         got = type(state).__name__ + (f" of {len(state)}" if isinstance(state, (tuple, list)) else "")
-        raise ValueError(f"{name}: state for {layer.cell_kind} must be a tuple {kinds} of tensors, got {got}")
+        raise ValueError(f"{_name(layer)}: state for {layer.cell_kind} must be a tuple {kinds} of tensors, got {got}")
     want = (layer.num_layers * layer.num_directions, B, layer.hidden_size)
+    dtype, device = x.dtype, x.device
     for label, s in zip(("h", "c"), state):
-        if tuple(s.shape) != want:
-            raise ValueError(f"{name}: state {label} must be (L*D, B, H) = {want}, got {tuple(s.shape)}")
-        if s.dtype != x.dtype or s.device != x.device:
-            raise ValueError(f"{name}: state {label} is {s.dtype} on {s.device}, the input is {x.dtype} on {x.device}")
+        if s.shape != want:
+            raise ValueError(f"{_name(layer)}: state {label} must be (L*D, B, H) = {want}, got {tuple(s.shape)}")
+        if s.dtype != dtype or s.device != device:
+            raise ValueError(
+                f"{_name(layer)}: state {label} is {s.dtype} on {s.device}, the input is {x.dtype} on {x.device}"
+            )
         if layer.check_finite:
-            check_finite(name, f"state {label}", s)
+            check_finite(_name(layer), f"state {label}", s)
     return tuple(state)

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from .cells import Cell, CellInit, Params, State, cell_class
 from .checks import check_input, check_lengths, check_state
 from .fused import fused_forward
+from .stepping import fused_step
 
 Impl = Literal["auto", "reference", "fused"]
 _TORCH_MODES = {nn.LSTM: "lstm", nn.GRU: "gru"}
@@ -340,20 +341,38 @@ class Recurrent(nn.Module):
                 layer_in = F.dropout(layer_in, self.dropout, True)
         return layer_in, tuple(torch.stack(f, 0) for f in finals)
 
-    def step(self, x: Tensor, state: State | Tensor | None = None) -> tuple[Tensor, State]:
+    def step(self, x: Tensor, state: State | Tensor | None = None, *, check: bool = True) -> tuple[Tensor, State]:
         """Advance the whole stack by one timestep: ``x (B, F)`` -> ``(y (B, H), state)``.
 
         Equal to ``forward`` on the sequence so far at every ``t`` (streaming, generation, serving). O(1) per step
-        for every cell, minGRU/minLSTM included.
+        for every cell, minGRU/minLSTM included; standard RNN/LSTM/GRU layers run on torch's cell kernels
+        (:mod:`rnnkit.stepping`). ``check=False`` skips the input checks: for a stream whose first step was
+        checked, so that each further observation pays only for the step itself.
         """
         if self.bidirectional:
             raise ValueError(
                 "Recurrent.step: a bidirectional layer cannot stream (its backward direction starts at the end of "
                 "the sequence); call forward() on the whole sequence, or build it with bidirectional=False"
             )
-        weight = self._param(0, "weight_ih")
-        check_input(self, x, weight, time_axis=False)
-        state = self.initial_state(x.shape[0], like=x) if state is None else check_state(self, state, x.shape[0], x)
+        if check:
+            check_input(self, x, self._parameters[self._names[0]["weight_ih"]], time_axis=False)  # type: ignore[arg-type]
+            state = self.initial_state(x.shape[0], like=x) if state is None else check_state(self, state, x.shape[0], x)
+        elif state is None:
+            state = self.initial_state(x.shape[0], like=x)
+        elif isinstance(state, Tensor):
+            state = (state,)
+        if self.fused_mode is not None:
+            p = self._parameters
+            return fused_step(
+                self.fused_mode,
+                x,
+                state,  # type: ignore[arg-type]
+                [p[n] for n in self._flat_names],  # type: ignore[misc]
+                bias=self.bias,
+                num_layers=self.num_layers,
+                dropout=self.dropout,
+                training=self.training,
+            )
         new: list[State] = []
         y = x
         for k in range(self.num_layers):
