@@ -73,3 +73,22 @@ def test_float32_stays_accurate_on_long_sequences():
 def test_shape_errors_name_both_shapes():
     with pytest.raises(ValueError, match=r"expected a, b \(B, T, H\) and h0 \(B, H\)"):
         log_space_scan(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), torch.zeros(2, 5))
+
+
+@pytest.mark.parametrize("lstm", [False, True], ids=["mingru", "minlstm"])
+@pytest.mark.parametrize("lengths", [None, [6, 2, 0]], ids=["full", "lengths"])
+def test_fused_min_rnn_kernel_gradcheck_float64(lstm, lengths, kernels):
+    """minGRU/minLSTM gates, recurrence and lengths in one C++ walk: exact float64 gradients, including gates so
+    small that f / (f + i) would be 0/0 done naively."""
+    from rnnkit.scan import minrnn_sequence
+
+    G = 3 if lstm else 2
+    u = torch.randn(3, 6, G * 4, dtype=torch.double)
+    if lstm:
+        u[0, 1, :8] = -120.0  # both gates of a step vanish: the mix must stay finite
+    u.requires_grad_()
+    h0 = torch.randn(3, 4, dtype=torch.double, requires_grad=True)
+    lens = None if lengths is None else torch.tensor(lengths)
+    out, h = minrnn_sequence(u, h0, lens, lstm)
+    assert torch.isfinite(out).all() and torch.isfinite(h).all()
+    assert torch.autograd.gradcheck(lambda u, h0: minrnn_sequence(u, h0, lens, lstm), (u, h0))

@@ -12,6 +12,8 @@ from torch.nn import functional as F
 from .cells import Cell, CellInit, Params, State, cell_class
 from .checks import check_input, check_lengths, check_state
 from .fused import fused_forward
+from .sequence_kernel import KERNEL_MODES, kernel_forward
+from .sequence_kernel import available as kernel_available
 from .stepping import fused_step
 
 Impl = Literal["auto", "reference", "fused"]
@@ -295,6 +297,22 @@ class Recurrent(nn.Module):
         return self._reference(x, state, lengths)
 
     def _fused(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        assert self.fused_mode is not None
+        if self.impl == "auto" and (lengths is not None or self.fused_mode in KERNEL_MODES) and kernel_available(x):
+            # rnnkit's sequence kernel: the GRU and RNN always (torch has no fast CPU kernel for them), every cell
+            # with lengths (torch's packed path is a slow per-step loop); see rnnkit.sequence_kernel
+            return kernel_forward(
+                self.fused_mode,
+                x,
+                state,
+                [getattr(self, n) for n in self._flat_names],
+                bias=self.bias,
+                num_layers=self.num_layers,
+                dropout=self.dropout,
+                training=self.training,
+                bidirectional=self.bidirectional,
+                lengths=lengths,
+            )
         if lengths is not None and int(lengths.min()) == 0:
             # torch cannot pack empty sequences: give them one step, then zero it and hand back their state.
             empty = (lengths == 0).to(x.device)

@@ -10,6 +10,10 @@ every step up front. Two ways to solve it, same numbers:
 * :func:`sequential_scan`, a C++ kernel (:mod:`rnnkit._ext`) that walks time in order with the ``B*H`` lanes
   vectorised. On a CPU both are O(B T H), and without ``logcumsumexp``/``exp``/``log`` per element the
   sequential walk is about ten times faster, so :func:`linear_recurrence` picks it there.
+
+On a CPU the cells go one step further: :func:`minrnn_sequence` computes their gates, the recurrence and the
+lengths in one C++ walk over the projected inputs (``csrc/minrnn.cpp``), with a hand-written backward, instead of
+the twenty-odd element-wise passes (each an autograd node) that build ``a_t, b_t`` around the scan.
 """
 
 from __future__ import annotations
@@ -87,3 +91,33 @@ def linear_recurrence(
     if impl == "sequential" or (impl == "auto" and log_a.device.type == "cpu" and _ext.load() is not None):
         return sequential_scan(torch.exp(log_a), torch.exp(log_b), h0)
     return log_space_scan(log_a, log_b, h0)
+
+
+class _MinRNN(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, h0: Tensor, lengths: Tensor, lstm: bool) -> tuple[Tensor, Tensor]:
+        out, h = _ext.load().minrnn_forward(u, h0, lengths, lstm)
+        ctx.save_for_backward(u, out, h0, lengths)
+        ctx.lstm = lstm
+        return out, h
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Tensor, dh: Tensor) -> tuple[Tensor | None, ...]:
+        u, out, h0, lengths = ctx.saved_tensors
+        d_u, dh0 = _ext.load().minrnn_backward(d_out, dh, u, out, h0, lengths, ctx.lstm)
+        return d_u, dh0, None, None
+
+
+def minrnn_sequence(u: Tensor, h0: Tensor, lengths: Tensor | None, lstm: bool) -> tuple[Tensor, Tensor] | None:
+    """minGRU (``u = k_z, k_h``) or minLSTM (``u = k_f, k_i, k_h``) over projected inputs ``u (B, T, G*H)`` from
+    ``h0 (B, H)``: ``(output (B, T, H), h_T)``, zero outputs past each length and the state at its last valid step.
+    ``None`` where the C++ kernels cannot run (not built, not a float32/float64 CPU tensor)."""
+    if u.device.type != "cpu" or u.dtype not in (torch.float32, torch.float64) or _ext.load() is None:
+        return None
+    lens = u.new_empty(0, dtype=torch.long) if lengths is None else lengths.to("cpu", torch.long).contiguous()
+    u, h0 = u.contiguous(), h0.contiguous()
+    if torch.is_grad_enabled() and (u.requires_grad or h0.requires_grad):
+        out, h = _MinRNN.apply(u, h0, lens, lstm)
+    else:
+        out, h = _ext.load().minrnn_forward(u, h0, lens, lstm)
+    return out, h

@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from .. import _ext
+from ..sequence_kernel import PARALLEL_MACS
 from .base import Params, State
 
 
@@ -36,14 +37,16 @@ class _LNLSTMFunction(torch.autograd.Function):
         mask: Tensor,
         eps: float,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        out, h, c, *saved = _ext.load().lnlstm_forward(xw, h0, c0, w_hh, g_ih, b_ih, g_hh, lw, lb, mask, eps, True)
+        out, h, c, *saved = _ext.load().lnlstm_forward(
+            xw, h0, c0, w_hh, g_ih, b_ih, g_hh, lw, lb, mask, eps, True, PARALLEL_MACS
+        )
         ctx.save_for_backward(xw, w_hh, g_ih, g_hh, lw, mask, *saved)
         return out, h, c
 
     @staticmethod
     def backward(ctx: Any, d_out: Tensor, dh: Tensor, dc: Tensor) -> tuple[Tensor | None, ...]:
         xw, w_hh, g_ih, g_hh, lw, mask, *saved = ctx.saved_tensors
-        grads = _ext.load().lnlstm_backward(d_out, dh, dc, xw, saved, w_hh, g_ih, g_hh, lw, mask)
+        grads = _ext.load().lnlstm_backward(d_out, dh, dc, xw, saved, w_hh, g_ih, g_hh, lw, mask, PARALLEL_MACS)
         return (*grads, None, None)  # d_xw, dh0, dc0, dW_hh, dg_ih, db_ih, dg_hh, d_ln_c_weight, d_ln_c_bias
 
 
@@ -76,5 +79,5 @@ def lnlstm_sequence(
     if torch.is_grad_enabled() and any(t.requires_grad for t in (xw, h0, c0, *params)):
         out, h, c = _LNLSTMFunction.apply(xw, h0, c0, *params, mask, eps)
     else:
-        out, h, c, *_ = _ext.load().lnlstm_forward(xw, h0, c0, *params, mask, eps, False)
+        out, h, c, *_ = _ext.load().lnlstm_forward(xw, h0, c0, *params, mask, eps, False, PARALLEL_MACS)
     return out, (h, c)

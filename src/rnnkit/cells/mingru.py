@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..scan import LOG_ZERO, linear_recurrence
+from ..scan import LOG_ZERO, linear_recurrence, minrnn_sequence
 from .base import Cell, CellInit, Params, State
 
 SCANS = ("auto", "log", "sequential")
@@ -55,6 +55,13 @@ class _ScanCell(Cell):
 
     def extra_options(self) -> dict[str, Any]:
         return {"scan": self.scan_impl}
+
+    def _fused(self, u: Tensor, h0: Tensor, lengths: Tensor | None) -> tuple[Tensor, State] | None:
+        """The whole cell in one C++ walk over ``u`` (:func:`rnnkit.scan.minrnn_sequence`), where it runs."""
+        if self.scan_impl == "log":
+            return None
+        res = minrnn_sequence(u, h0, lengths, lstm=self.gates == 3)
+        return None if res is None else (res[0], (res[1],))
 
     def _solve(self, log_a: Tensor, log_b: Tensor, h0: Tensor, lengths: Tensor | None) -> tuple[Tensor, State]:
         log_a, log_b, valid = _masked(log_a, log_b, lengths)
@@ -100,7 +107,11 @@ class MinGRUCell(_ScanCell):
         return h, (h,), {"z": z, "h~": cand}
 
     def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State]:
-        k_z, k_h = self.project(x, p).chunk(2, -1)  # (B, T, H) each
+        u = self.project(x, p)  # (B, T, 2H)
+        fused = self._fused(u, state[0], lengths)
+        if fused is not None:
+            return fused
+        k_z, k_h = u.chunk(2, -1)  # (B, T, H) each
         return self._solve(-F.softplus(k_z), -F.softplus(-k_z) + log_g(k_h), state[0], lengths)
 
 
@@ -146,6 +157,10 @@ class MinLSTMCell(_ScanCell):
         return h, (h,), {"f": f, "i": i, "h~": cand}
 
     def scan(self, x: Tensor, state: State, p: Params, lengths: Tensor | None) -> tuple[Tensor, State]:
-        k_f, k_i, k_h = self.project(x, p).chunk(3, -1)
+        u = self.project(x, p)  # (B, T, 3H)
+        fused = self._fused(u, state[0], lengths)
+        if fused is not None:
+            return fused
+        k_f, k_i, k_h = u.chunk(3, -1)
         diff = self._diff(k_f, k_i)
         return self._solve(-F.softplus(diff), -F.softplus(-diff) + log_g(k_h), state[0], lengths)

@@ -21,6 +21,13 @@ namespace {
 // Rows per parallel chunk: enough element work per chunk (~2K) to pay for waking a thread.
 inline int64_t grain(int64_t width) { return std::max<int64_t>(1, 2048 / std::max<int64_t>(width, 1)); }
 
+// Rows per chunk of a timestep's loop: all of them (one thread, no synchronisation per step) unless the step's
+// matrix product reaches parallel_macs multiply-adds. A parallel region per timestep costs a few microseconds on
+// an idle machine and a scheduler time slice when the other core is busy.
+inline int64_t step_grain(int64_t B, int64_t G, int64_t H, int64_t parallel_macs) {
+  return B > 1 && B * G * H >= parallel_macs ? grain(G) : B;
+}
+
 template <typename S>
 S mean_of(const S* x, int64_t n) {
   S s = 0;
@@ -50,22 +57,6 @@ void ln_backward(const S* dy, const S* gamma, const S* n, S r, S* dx, int64_t le
   s2 /= len;
 #pragma omp simd
   for (int64_t k = 0; k < len; ++k) dx[k] = r * (dy[k] * gamma[k] - s1 - n[k] * s2);
-}
-
-// A matrix product for rows [b0, b1) of x (B, in), returned as a pointer to row b0: computed here when StepLinear
-// works per row block, else read from the whole-batch product `full` computed before the parallel loop.
-template <typename S>
-const S* product_rows(const StepLinear& lin, const S* x, int64_t in, const S* full, int64_t b0, int64_t b1,
-                      std::vector<S>& buf) {
-  const int64_t out = lin.out_features();
-  if constexpr (std::is_same_v<S, float>) {
-    if (lin.per_rows()) {
-      buf.resize((b1 - b0) * out);
-      lin.rows(x + b0 * in, b1 - b0, buf.data());
-      return buf.data();
-    }
-  }
-  return full + b0 * out;
 }
 
 struct Params {  // raw pointers to the small parameter vectors
@@ -111,7 +102,7 @@ void input_norm_backward(const S* xw, const S* d_u, const S* mu, const S* ri, co
 
 template <typename S>
 void forward_loop(const S* u, at::Tensor& out, const StepLinear& w_hh, const Params& prm, const at::Tensor& mask,
-                  S eps, bool save, Saved& sv) {
+                  S eps, bool save, Saved& sv, int64_t rows) {
   const int64_t T = out.size(1), B = out.size(0), H = sv.hs.size(2), G = 4 * H;
   const S *gh = static_cast<const S*>(prm.g_hh), *lw = static_cast<const S*>(prm.lw);
   const S* lb = static_cast<const S*>(prm.lb);
@@ -125,7 +116,7 @@ void forward_loop(const S* u, at::Tensor& out, const StepLinear& w_hh, const Par
     const S* mp = masked ? mask.data_ptr<S>() + t * B : nullptr;
     at::Tensor full;
     if (!w_hh.per_rows()) full = w_hh(sv.hs.select(0, t));  // (B, 4H) = h_{t-1} W_hh^T
-    at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
+    at::parallel_for(0, B, rows, [&](int64_t b0, int64_t b1) {
       std::vector<S> buf, scratch(3 * G + 2 * H);
       const S* ap = product_rows<S>(w_hh, hp, H, full.defined() ? full.data_ptr<S>() : nullptr, b0, b1, buf);
       for (int64_t b = b0; b < b1; ++b) {
@@ -180,7 +171,7 @@ void forward_loop(const S* u, at::Tensor& out, const StepLinear& w_hh, const Par
 template <typename S>
 void backward_loop(const at::Tensor& d_out, at::Tensor& dh, at::Tensor& dc, const Saved& sv, const StepLinear& w_hh_t,
                    const Params& prm, const at::Tensor& mask, at::Tensor& d_gates, at::Tensor& d_a,
-                   at::Tensor& d_hat) {
+                   at::Tensor& d_hat, int64_t rows) {
   const int64_t B = d_out.size(0), T = d_out.size(1), H = dh.size(1), G = 4 * H;
   const S *gh = static_cast<const S*>(prm.g_hh), *lw = static_cast<const S*>(prm.lw);
   const bool masked = mask.numel() > 0;
@@ -189,7 +180,7 @@ void backward_loop(const at::Tensor& d_out, at::Tensor& dh, at::Tensor& dc, cons
   for (int64_t t = T - 1; t >= 0; --t) {
     const S* mp = masked ? mask.data_ptr<S>() + t * B : nullptr;
     auto held = [&](int64_t b) { return mp != nullptr && mp[b] == S(0); };
-    at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
+    at::parallel_for(0, B, rows, [&](int64_t b0, int64_t b1) {
       std::vector<S> buf, scratch(2 * H);
       S* dht = scratch.data();
       S* dmh = dht + H;
@@ -276,7 +267,7 @@ void check(const at::Tensor& x, const char* name) {
 std::vector<at::Tensor> lnlstm_forward(const at::Tensor& xw, const at::Tensor& h0, const at::Tensor& c0,
                                        const at::Tensor& w_hh, const at::Tensor& g_ih, const at::Tensor& b_ih,
                                        const at::Tensor& g_hh, const at::Tensor& lw, const at::Tensor& lb,
-                                       const at::Tensor& mask, double eps, bool save) {
+                                       const at::Tensor& mask, double eps, bool save, int64_t parallel_macs) {
   for (const auto* p : {&xw, &h0, &c0, &w_hh, &g_ih, &b_ih, &g_hh, &lw, &lb}) check(*p, "every input");
   const int64_t B = xw.size(0), T = xw.size(1), H = h0.size(1), G = 4 * H;
   auto opts = xw.options();
@@ -303,7 +294,7 @@ std::vector<at::Tensor> lnlstm_forward(const at::Tensor& xw, const at::Tensor& h
     using S = scalar_t;
     const S e = static_cast<S>(eps);
     input_norm<S>(xw.data_ptr<S>(), u.data_ptr<S>(), sv.mu_ih.data_ptr<S>(), sv.r_ih.data_ptr<S>(), prm, B, T, G, e);
-    forward_loop<S>(u.data_ptr<S>(), out, step, prm, mask, e, save, sv);
+    forward_loop<S>(u.data_ptr<S>(), out, step, prm, mask, e, save, sv, step_grain(B, G, H, parallel_macs));
   });
   return {out,   sv.hs.select(0, T).clone(), sv.cs.select(0, T).clone(), sv.hs, sv.cs, sv.ns, sv.rs, sv.acts, sv.ms,
           sv.rcs, sv.taus, sv.mu_ih, sv.r_ih};
@@ -312,7 +303,7 @@ std::vector<at::Tensor> lnlstm_forward(const at::Tensor& xw, const at::Tensor& h
 std::vector<at::Tensor> lnlstm_backward(const at::Tensor& d_out_in, const at::Tensor& dhT, const at::Tensor& dcT,
                                         const at::Tensor& xw, const std::vector<at::Tensor>& saved,
                                         const at::Tensor& w_hh, const at::Tensor& g_ih, const at::Tensor& g_hh,
-                                        const at::Tensor& lw, const at::Tensor& mask) {
+                                        const at::Tensor& lw, const at::Tensor& mask, int64_t parallel_macs) {
   auto d_out = d_out_in.contiguous();
   const int64_t B = d_out.size(0), T = d_out.size(1), H = dhT.size(1), G = 4 * H;
   Saved sv{saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], saved[6], saved[7], saved[8], saved[9]};
@@ -327,7 +318,7 @@ std::vector<at::Tensor> lnlstm_backward(const at::Tensor& d_out_in, const at::Te
   auto dlw = at::empty({H}, opts), dlb = at::empty({H}, opts);
   AT_DISPATCH_FLOATING_TYPES(d_out.scalar_type(), "lnlstm_backward", [&] {
     using S = scalar_t;
-    backward_loop<S>(d_out, dh, dc, sv, step_t, prm, mask, d_gates, d_a, d_hat);
+    backward_loop<S>(d_out, dh, dc, sv, step_t, prm, mask, d_gates, d_a, d_hat, step_grain(B, G, H, parallel_macs));
     // Off the recurrent path, in bulk: back through the input layer norm, then the parameter-gradient sums.
     const S *dg = d_gates.data_ptr<S>(), *ni = n_ih.data_ptr<S>();
     input_norm_backward<S>(xw.data_ptr<S>(), dg, sv.mu_ih.data_ptr<S>(), sv.r_ih.data_ptr<S>(), g_ih.data_ptr<S>(),

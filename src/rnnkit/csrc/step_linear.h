@@ -9,6 +9,10 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#include "small_gemm.h"
 
 namespace rnnkit {
 
@@ -35,39 +39,6 @@ inline at::Tensor matmul_tn(const at::Tensor& a, const at::Tensor& b) {
     }
   }
   return at::mm(a.t(), b);
-}
-
-// out (B, N) = x (B, K) @ wt (K, N), four rows at a time so each row of wt is loaded once per block of rows.
-inline void small_gemm(const float* x, const float* wt, float* out, int64_t B, int64_t K, int64_t N) {
-  int64_t b0 = 0;
-  for (; b0 + 4 <= B; b0 += 4) {
-    float* __restrict__ o0 = out + b0 * N;
-    float* __restrict__ o1 = o0 + N;
-    float* __restrict__ o2 = o1 + N;
-    float* __restrict__ o3 = o2 + N;
-    std::fill(o0, o0 + 4 * N, 0.0f);
-    for (int64_t k = 0; k < K; ++k) {
-      const float* w = wt + k * N;
-      const float x0 = x[b0 * K + k], x1 = x[(b0 + 1) * K + k], x2 = x[(b0 + 2) * K + k], x3 = x[(b0 + 3) * K + k];
-#pragma omp simd
-      for (int64_t n = 0; n < N; ++n) {
-        o0[n] += x0 * w[n];
-        o1[n] += x1 * w[n];
-        o2[n] += x2 * w[n];
-        o3[n] += x3 * w[n];
-      }
-    }
-  }
-  for (; b0 < B; ++b0) {
-    float* __restrict__ o = out + b0 * N;
-    std::fill(o, o + N, 0.0f);
-    for (int64_t k = 0; k < K; ++k) {
-      const float xv = x[b0 * K + k];
-      const float* w = wt + k * N;
-#pragma omp simd
-      for (int64_t n = 0; n < N; ++n) o[n] += xv * w[n];
-    }
-  }
 }
 
 class StepLinear {
@@ -111,5 +82,21 @@ class StepLinear {
   bool per_rows_ = false;
   std::optional<c10::OperatorHandle> linear_;
 };
+
+// A matrix product for rows [b0, b1) of x (B, in), returned as a pointer to row b0: computed here when StepLinear
+// works per row block, else read from the whole-batch product `full` computed before the parallel loop.
+template <typename S>
+const S* product_rows(const StepLinear& lin, const S* x, int64_t in, const S* full, int64_t b0, int64_t b1,
+                      std::vector<S>& buf) {
+  const int64_t out = lin.out_features();
+  if constexpr (std::is_same_v<S, float>) {
+    if (lin.per_rows()) {
+      buf.resize((b1 - b0) * out);
+      lin.rows(x + b0 * in, b1 - b0, buf.data());
+      return buf.data();
+    }
+  }
+  return full + b0 * out;
+}
 
 }  // namespace rnnkit
