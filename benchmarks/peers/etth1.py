@@ -177,6 +177,9 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", default=list(CONTENDERS))
+    ap.add_argument(
+        "--lengths", nargs="*", default=[], help="training lengths per library, e.g. darts=1,3 neuralforecast=200,800"
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "results")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -186,8 +189,10 @@ def main() -> None:
     frame = data()
     y = truth(frame)
     rows = []
+    chosen = {k: [int(v) for v in vs.split(",")] for k, vs in (kv.split("=", 1) for kv in args.lengths)}
     for name in args.only:
         fn, unit, lengths = CONTENDERS[name]
+        lengths = chosen.get(name, lengths)
         for length in lengths:
             row = {"library": name, "length": length, "unit": unit}
             try:
