@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
 import random
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -15,7 +18,9 @@ from typer.testing import CliRunner
 from rnnkit import EncoderDecoderConfig, RNNConfig
 from rnnkit.cli import app
 from rnnkit.data.timeseries import SeriesConfig
+from rnnkit.inspect.examples import examples_for
 from rnnkit.inspect.report import ReportConfig, inspect_run
+from rnnkit.tasks import load
 from rnnkit.tasks.classify import Classifier, ClassifyConfig
 from rnnkit.tasks.forecast import ForecastConfig, Forecaster
 from rnnkit.tasks.lm import LanguageModel, LMConfig
@@ -148,6 +153,16 @@ def test_the_command_line_writes_the_report_with_a_chosen_unit(runs, tmp_path):
         ("translate_plain", ["--attention"], "trained without attention; retrain with --attention general"),
         ("forecast", ["--text", "1 2 3"], "a forecaster reads a series: give --data"),
         ("lm", ["--examples", "0"], "--examples 0"),
+        (
+            "translate",
+            ["--layer", "dec"],
+            "no recurrent layer 'dec' (--layer dec); choose --layer from encoder, decoder",
+        ),
+        (
+            "translate",
+            ["--layer", "attention"],
+            "(--layer attention) is a BahdanauAttention, not a recurrent layer; choose --layer",
+        ),
     ],
 )
 def test_bad_requests_are_one_line_errors_naming_the_fix(task, args, message, runs, tmp_path):
@@ -158,3 +173,72 @@ def test_bad_requests_are_one_line_errors_naming_the_fix(task, args, message, ru
     lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
     assert len(" ".join(lines)) < 400 and lines[0].startswith("error:"), result.output
     assert message in " ".join(result.output.split()), result.output
+
+
+def _panel_run(root, **options):
+    """A saved global forecaster (not trained) over two series of very different scales, and its data."""
+    rows = ["id,t,y,region"]
+    for name, level, region in (("a_small", 10.0, "north"), ("b_large", 1000.0, "south")):
+        rows += [f"{name},{t},{level + level / 10 * math.sin(t / 3):.3f},{region}" for t in range(60)]
+    data = root / "panel.csv"
+    data.write_text("\n".join(rows) + "\n")
+    series = SeriesConfig(target=["y"], time_column="t", series_id="id", static=["region"], timestep=12, horizon=2)
+    cfg = ForecastConfig(series=series, rnn=RNNConfig("lstm", 4), **options)
+    task = Forecaster.build(cfg, Forecaster.split(cfg, Forecaster.read(cfg, data)).train)
+    task.save(root / "run" / "model")
+    return root / "run", data, pd.read_csv(data)
+
+
+def test_a_panel_forecaster_is_shown_in_each_series_units(tmp_path):
+    run, data, raw = _panel_run(tmp_path)
+    last = 2 * (60 - 12 - 2 + 1) - 1  # the last window of the second series
+    task = load(run, "cpu")
+    x, f, _ = task.prepare(data).windows("all").tensors()  # the forecaster's own windows: scaled per series
+    chosen = examples_for(task, data, None, last, 4).chosen
+    torch.testing.assert_close(chosen, (x[last:], f[last:]))  # what the inspected model reads, statics included
+    saved = inspect_run(run, tmp_path / "out", data=data, cfg=ReportConfig(example=last, examples=4))
+    window = raw[raw.id == "b_large"].y.to_numpy()[-14:-2]  # the 12 steps before the last horizon
+    np.testing.assert_allclose([float(v) for v in saved["inputs"]], window, rtol=1e-3)
+    assert saved["prediction"].startswith("series 'b_large': y, next 2 steps: ")
+    ahead = [float(v) for v in saved["prediction"].split(": ")[-1].split(", ")]
+    assert all(800 < v < 1200 for v in ahead), saved["prediction"]  # in the large series' units
+
+
+def test_a_patched_forecaster_is_shown_in_patches(tmp_path):
+    run, data, raw = _panel_run(tmp_path, patch=3)
+    saved = inspect_run(run, tmp_path / "out", data=data, cfg=ReportConfig(examples=4))
+    window = raw.y.to_numpy()[:12]
+    assert saved["inputs"] == [f"{v:.4g}" for v in window[2::3]]  # one column per patch, labelled by its last step
+    h = saved["horizon"]
+    assert h["lag_unit"] == "patch of 3 steps" and len(h["curve"]) == 4
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "each column a patch of 3 steps" in page and f"{h['horizon']} patch" in page
+
+
+def test_a_bahdanau_decoder_is_inspected_without_a_horizon_and_says_why(runs, tmp_path):
+    run, data = runs["translate"]  # Bahdanau: the decoder runs one step at a time
+    result = runner.invoke(
+        app, ["inspect", str(run), "--data", str(data), "--layer", "decoder", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "inspect.json").read_text())
+    assert saved["horizon"] is None and "Memory horizon" not in saved["figures"]
+    page = (tmp_path / "report.html").read_text()
+    assert "one step at a time" in saved["horizon_note"] and html.escape(saved["horizon_note"]) in page
+    assert saved["inputs"][0] == "<bos>" and "no memory horizon" in result.output
+
+
+def test_a_luong_decoder_is_inspected_along_its_own_translation(runs, tmp_path):
+    _, src = runs["translate"]
+    model = EncoderDecoderConfig(embedding_dim=8, encoder=RNNConfig("gru", 8), decoder=RNNConfig("lstm", 8))
+    cfg = TranslateConfig(model=dataclasses.replace(model, attention="general"), min_freq=1)
+    task = Translator.build(cfg, Translator.read(cfg, (src, src.with_suffix(".en"))))
+    with torch.no_grad():  # wide random weights (not trained): a translation of different words
+        for p in task.model.parameters():
+            p.normal_(0.0, 0.7)
+    task.save(tmp_path / "luong" / "model")
+    saved = inspect_run(tmp_path / "luong", tmp_path / "out", data=src, cfg=ReportConfig(example=1, layer="decoder"))
+    target = saved["attention"]["target"]  # the model's own translation, one row per decoder step
+    assert saved["inputs"] == ["<bos>", *target[:-1]]  # each decoder step reads the word before it
+    assert len(saved["horizon"]["curve"]) == len(target) > 1  # teacher-forced on it: every step on the curve
+    assert "translation" in saved["horizon"]["output"]

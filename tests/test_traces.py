@@ -85,7 +85,7 @@ def test_trace_of_an_encoder_decoder_layer_by_name():
     tr = trace(model, (src, None, tgt_in), layer="decoder")
     assert_close(tr.output, dec)
     assert_close(tr.initial_state[0], state.rnn[0])
-    with pytest.raises(ValueError, match="no submodule 'decoderr'"):
+    with pytest.raises(ValueError, match="no recurrent layer 'decoderr' .*choose layer from encoder, decoder"):
         trace(model, (src, None, tgt_in), layer="decoderr")
 
 

@@ -40,7 +40,7 @@ def inspect_command(
 
     Example: rnnkit inspect runs/shakespeare --text "ROMEO: But soft, what light" --out runs/shakespeare/inspect
     """
-    from .inspect.report import NUMBERS, REPORT, ReportConfig, inspect_run
+    from .inspect.report import NUMBERS, REPORT, ReportConfig, inspect_run, lags
 
     cfg = ReportConfig(example=example, unit=unit, attention=attention, examples=examples, layer=layer)
     target = out if out is not None else run / "inspect"
@@ -48,11 +48,15 @@ def inspect_command(
         run, target, data=resolve_input(data, "--data"), text=text, cfg=cfg, device=device, overwrite=overwrite
     )
     h = numbers["horizon"]
-    reach = f"at least {h['horizon']} steps (the whole input)" if h["reached_end"] else f"{h['horizon']} steps"
-    n = h["examples"]
-    console.print(
-        f"{numbers['task']} model, {numbers['cell']} cell: memory horizon {reach} "
-        f"(gradient of {h['output']}, {n} example{'s' if n != 1 else ''})"
-    )
+    if h is None:
+        console.print(f"{numbers['task']} model, {numbers['cell']} cell: no memory horizon ({numbers['horizon_note']})")
+    else:
+        steps = lags(h["horizon"], h["steps_per_lag"])
+        reach = f"at least {steps} (the whole input)" if h["reached_end"] else steps
+        n = h["examples"]
+        console.print(
+            f"{numbers['task']} model, {numbers['cell']} cell: memory horizon {reach} "
+            f"(gradient of {h['output']}, {n} example{'s' if n != 1 else ''})"
+        )
     console.print(f"prediction for example {numbers['example']}: {numbers['prediction']}", highlight=False)
     console.print(f"wrote {target / REPORT} ({', '.join(numbers['figures'])}) and {target / NUMBERS}")

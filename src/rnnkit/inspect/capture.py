@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..errors import option
 from ..recurrent import Recurrent
 
 #: the model inputs :func:`call` accepts: one tensor, a tuple of positional arguments, or a dict of keywords
@@ -31,17 +32,24 @@ class LayerCall:
     stepped: bool = False  # gathered from step() calls
 
 
+class SteppedLayerError(ValueError):
+    """A gradient with respect to a layer's inputs was asked of a layer the model steps one timestep at a time."""
+
+
 def find_layer(model: nn.Module, name: str | None = None) -> Recurrent:
     """The recurrent layer to inspect: ``model`` itself, the submodule ``name`` (``"encoder"``, ``"net.rnn"``), or
     the first :class:`Recurrent` in ``model.modules()`` (an encoder-decoder's encoder)."""
     if name:
+        names = [n for n, m in model.named_modules() if isinstance(m, Recurrent) and n]
+        choose = f"choose {option('layer')} from {', '.join(names)}" if names else "the model is the layer itself"
         try:
             layer = model.get_submodule(name)
         except AttributeError:
-            names = [n for n, m in model.named_modules() if isinstance(m, Recurrent)]
-            raise ValueError(f"the model has no submodule {name!r}; its recurrent layers are {names}") from None
+            raise ValueError(f"the model has no recurrent layer {name!r} ({option('layer', name)}); {choose}") from None
         if not isinstance(layer, Recurrent):
-            raise ValueError(f"{name!r} is a {type(layer).__name__}, not a recurrent layer")
+            raise ValueError(
+                f"{name!r} ({option('layer', name)}) is a {type(layer).__name__}, not a recurrent layer; {choose}"
+            )
         return layer
     for module in model.modules():
         if isinstance(module, Recurrent):
@@ -132,8 +140,8 @@ def run_captured(model: nn.Module, inputs: Inputs, layer: Recurrent, *, leaf: bo
             "the model never ran its recurrent layer on these inputs; inspect another layer or call it directly"
         )
     if leaf and calls[0].stepped:
-        raise ValueError(
+        raise SteppedLayerError(
             "this layer is stepped one timestep at a time (a decoder attending step by step): its inputs are not "
-            "one tensor to take gradients for; inspect the encoder (the default layer)"
+            f"one tensor to take gradients for; inspect another layer ({option('layer', 'encoder')}, the default)"
         )
     return out, calls[0]

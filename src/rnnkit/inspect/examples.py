@@ -23,6 +23,7 @@ from torch import Tensor
 from ..data.batching import pad_collate
 from ..errors import option
 from ..tasks.base import Task
+from .capture import find_layer
 from .horizon import Output
 
 #: the longest lm window shown (a longer ``timestep`` is cut: a heatmap of thousands of steps is unreadable)
@@ -43,6 +44,8 @@ class Examples:
         output: what :func:`~rnnkit.inspect.memory_horizon` differentiates; ``output_name`` says it in words.
         prediction: the model's answer for the chosen example, in words.
         translation: translate: ``(src (1, S), lengths, tgt_in (1, T), source tokens, target tokens)``.
+        patch: input steps per step of the recurrent layer (a forecaster with ``patch`` > 1 reads one patch of
+            that many steps per step; each label is then the patch's last value).
     """
 
     chosen: tuple
@@ -54,6 +57,7 @@ class Examples:
     output_name: str = ""
     prediction: str = ""
     translation: tuple | None = field(default=None, repr=False)
+    patch: int = 1
 
 
 def _pick(count: int, index: int, n: int, what: str) -> list[int]:
@@ -91,35 +95,37 @@ def _text_source(task: Task, data: Path | None, text: str | None) -> None:
 
 
 # ---- the five tasks ------------------------------------------------------------------------------------------------
-def _forecast(task: Any, data: Path | None, text: str | None, index: int, n: int) -> Examples:
-    from ..data.timeseries import prepare_series
-
+def _forecast(task: Any, data: Path | None, text: str | None, index: int, n: int, layer: str | None) -> Examples:
     if text is not None or data is None:
         raise ValueError(f"a forecaster reads a series: give {option('data')} with a CSV/Parquet file")
     cfg = task.cfg
-    prepared = prepare_series(task.read(cfg, data), cfg.series, scaler=task.scaler, encoding=cfg.encoding)
+    prepared = task.prepare(data)  # each series scaled (and its statics encoded) as in training
     windows = prepared.windows("all")
     rows = _pick(len(windows), index, n, f"windows of {cfg.series.timestep} steps")
     x, f, _ = windows.tensors()
-    targets = cfg.series.target
-    shown = task.scaler.inverse(x[index, :, : len(targets)].numpy().astype(np.float64), targets)[:, 0]
+    series = int(windows.series[index])
+    scaler, targets, P = prepared.scalers[series], cfg.series.target, cfg.patch
+    shown = scaler.inverse(x[index, :, : len(targets)].numpy().astype(np.float64), targets)[:, 0]
+    keep = len(shown) - len(shown) % P  # the recurrent part reads the last `keep` steps, a patch per step
     with torch.no_grad():
         pred = task.model.point(task.model(x[index : index + 1].to(task.device), f[index : index + 1].to(task.device)))
-    ahead = task.scaler.inverse(pred[0].cpu().numpy().astype(np.float64), targets)[:, 0]
+    ahead = scaler.inverse(pred[0].cpu().numpy().astype(np.float64), targets)[:, 0]
     first: Callable[[Tensor], Tensor] = lambda out: task.model.point(out)[:, 0, 0]  # noqa: E731
+    where = f"series {prepared.ids[series]!r}: " if cfg.series.series_id else ""
     return Examples(
         chosen=(x[index : index + 1], f[index : index + 1]),
         batch=(x[rows], f[rows]),
-        labels=[f"{v:.4g}" for v in shown],
+        labels=[f"{v:.4g}" for v in shown[len(shown) - keep :][P - 1 :: P]],  # a patch: its last value
         count=len(windows),
         text=False,
         output=first,
         output_name=f"the forecast of {targets[0]} one step ahead",
-        prediction=f"{targets[0]}, next {len(ahead)} steps: " + ", ".join(f"{v:.4g}" for v in ahead),
+        prediction=f"{where}{targets[0]}, next {len(ahead)} steps: " + ", ".join(f"{v:.4g}" for v in ahead),
+        patch=P,
     )
 
 
-def _classify(task: Any, data: Path | None, text: str | None, index: int, n: int) -> Examples:
+def _classify(task: Any, data: Path | None, text: str | None, index: int, n: int, layer: str | None) -> Examples:
     from ..data.readers import looks_like_label_lines
     from ..tasks.classify import TABLES
 
@@ -150,7 +156,7 @@ def _classify(task: Any, data: Path | None, text: str | None, index: int, n: int
     )
 
 
-def _tag(task: Any, data: Path | None, text: str | None, index: int, n: int) -> Examples:
+def _tag(task: Any, data: Path | None, text: str | None, index: int, n: int, layer: str | None) -> Examples:
     _text_source(task, data, text)
     if text is not None:
         sentences = [text.split()]
@@ -160,14 +166,12 @@ def _tag(task: Any, data: Path | None, text: str | None, index: int, n: int) -> 
         except ValueError:  # plain text, one sentence per line
             sentences = task.read_tokens(data, "text")
     rows = _pick(len(sentences), index, n, "sentences")
-    # what the model reads: word ids, or (T, F) ids with the casing and character columns of the recipe's tagger
-    encoded = [torch.as_tensor(task.encode(s or ["<unk>"])) for s in sentences]
-    ids = [e[:, 0].tolist() if e.dim() == 2 else e.tolist() for e in encoded]  # the word ids
+    ids = [task.vocab.encode(task._norm(s)) or [task.vocab.unk] for s in sentences]
     _check_known(sentences[index], ids[index], task.vocab.unk, index)
-    x, lengths = pad_collate([(encoded[i],) for i in rows], pad=task.vocab.pad)
+    x, lengths = _token_batch(ids, rows, task.vocab.pad)
     tags = task.predict([sentences[index]])[0]
     return Examples(
-        chosen=(encoded[index].unsqueeze(0), None, torch.tensor([len(ids[index])])),
+        chosen=(torch.tensor([ids[index]]), None, torch.tensor([len(ids[index])])),
         batch=(x, None, lengths),
         labels=list(sentences[index]),
         count=len(sentences),
@@ -177,7 +181,9 @@ def _tag(task: Any, data: Path | None, text: str | None, index: int, n: int) -> 
     )
 
 
-def _translate(task: Any, data: Path | None, text: str | None, index: int, n: int) -> Examples:
+def _translate(task: Any, data: Path | None, text: str | None, index: int, n: int, layer: str | None) -> Examples:
+    """The encoder (default): a source sentence along time. The decoder (``layer="decoder"``): the model's own
+    translation along time, each step reading the word before it, teacher-forced on that translation."""
     from ..data.text import Vocab
 
     _text_source(task, data, text)
@@ -187,26 +193,45 @@ def _translate(task: Any, data: Path | None, text: str | None, index: int, n: in
     ids = [task.src_vocab.encode(t) or [Vocab.unk] for t in tokens]
     _check_known(tokens[index], ids[index], Vocab.unk, index)
     x, lengths = _token_batch(ids, rows, Vocab.pad)
+    model, dev = task.model, task.device
     src, src_len = torch.tensor([ids[index]]), torch.tensor([len(ids[index])])
-    dev = task.device
-    (hyp,) = task.model.translate(src.to(dev), src_len, beam_size=1, max_length=len(ids[index]) + 10)[0]
+    (hyp,) = model.translate(src.to(dev), src_len, beam_size=1, max_length=len(ids[index]) + 10)[0]
     # one row per word of the translation (and its end): each step reads the word before it
     target = task.tgt_vocab.decode(hyp.tokens, skip_special=False) + (["<eos>"] if hyp.finished else [])
     tgt_in = torch.tensor([[Vocab.bos, *hyp.tokens][: len(target)]])
-    first = torch.full((len(rows), 1), Vocab.bos)
-    return Examples(
+    common = dict(
         chosen=(src, src_len, tgt_in),
-        batch=(x, lengths, first),
-        labels=tokens[index],
         count=len(sources),
         text=True,
-        output_name="the score of the first word of the translation",
         prediction=task.tgt_tok.detokenize(task.tgt_vocab.decode(hyp.tokens)),
         translation=(src, src_len, tgt_in, tokens[index], target),
     )
+    if find_layer(model, layer) is not model.decoder:
+        first = torch.full((len(rows), 1), Vocab.bos)
+        return Examples(
+            batch=(x, lengths, first),
+            labels=tokens[index],
+            output_name="the score of the first word of the translation",
+            **common,
+        )
+    # the decoder's memory horizon: every example teacher-forced on its own translation, as far as the chosen
+    # example's (those whose translation is shorter are left out, so no row reads past its end)
+    T = tgt_in.shape[1]
+    found = model.translate(x.to(dev), lengths, max_length=int(lengths.max()) + 10)
+    words = [[Vocab.bos, *h.tokens] for (h,) in found]
+    words[rows.index(index)] = tgt_in[0].tolist()
+    keep = [i for i, w in enumerate(words) if len(w) >= T]
+    forced = torch.tensor([words[i][:T] for i in keep])
+    return Examples(
+        batch=(x[keep], lengths[keep], forced),
+        labels=task.tgt_vocab.decode(tgt_in[0].tolist(), skip_special=False),
+        output_name=f"the score of the word each translation chose at its target step {T - 1} (teacher-forced on "
+        f"the model's own translation)",
+        **common,
+    )
 
 
-def _lm(task: Any, data: Path | None, text: str | None, index: int, n: int) -> Examples:
+def _lm(task: Any, data: Path | None, text: str | None, index: int, n: int, layer: str | None) -> Examples:
     _text_source(task, data, text)
     cfg = task.cfg
     if text is None:
@@ -239,7 +264,7 @@ def _lm(task: Any, data: Path | None, text: str | None, index: int, n: int) -> E
     )
 
 
-READERS: dict[str, Callable[[Any, Path | None, str | None, int, int], Examples]] = {
+READERS: dict[str, Callable[[Any, Path | None, str | None, int, int, str | None], Examples]] = {
     "forecast": _forecast,
     "classify": _classify,
     "tag": _tag,
@@ -248,8 +273,11 @@ READERS: dict[str, Callable[[Any, Path | None, str | None, int, int], Examples]]
 }
 
 
-def examples_for(task: Task, data: Path | None, text: str | None, index: int = 0, n: int = 64) -> Examples:
-    """The chosen example ``index`` of ``data`` (or the ``text``) and a batch of up to ``n`` examples for ``task``."""
+def examples_for(
+    task: Task, data: Path | None, text: str | None, index: int = 0, n: int = 64, layer: str | None = None
+) -> Examples:
+    """The chosen example ``index`` of ``data`` (or the ``text``) and a batch of up to ``n`` examples for ``task``,
+    as the recurrent layer ``layer`` (None: the first) reads them."""
     reader = READERS.get(task.name)
     if reader is None:
         raise ValueError(
@@ -258,4 +286,4 @@ def examples_for(task: Task, data: Path | None, text: str | None, index: int = 0
         )
     if n < 1:
         raise ValueError(f"need at least one example for the memory horizon, got {option('examples', n)}")
-    return reader(task, data, text, index, n)
+    return reader(task, data, text, index, n, layer)

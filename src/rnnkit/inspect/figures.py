@@ -88,8 +88,9 @@ def saturation_scatter(sat: Saturation, title: str) -> Figure:
     return fig
 
 
-def horizon_curves(curves: Mapping[str, Horizon], title: str) -> Figure:
-    """Memory-horizon curves, each divided by its maximum, on a log scale; the threshold and each horizon."""
+def horizon_curves(curves: Mapping[str, Horizon], title: str, unit: str = "steps") -> Figure:
+    """Memory-horizon curves, each divided by its maximum, on a log scale; the threshold and each horizon. ``unit``:
+    what one lag is (``steps``, ``patches of 4 steps``)."""
     fig, ax = plt.subplots(figsize=(8, 4.2))
     threshold = 0.01
     for k, (name, h) in enumerate(curves.items()):
@@ -108,7 +109,7 @@ def horizon_curves(curves: Mapping[str, Horizon], title: str) -> Figure:
     ax.axhline(threshold, color="0.4", ls="--", lw=1, label=f"{threshold:.0%} of the maximum")
     ax.set_yscale("log")
     ax.set_ylim(bottom=max(1e-6, ax.get_ylim()[0]))
-    ax.set_xlabel("lag T - t (steps back from the output)")
+    ax.set_xlabel(f"lag T - t ({unit} back from the output)")
     ax.set_ylabel("|d output_T / d input_t| (relative)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")

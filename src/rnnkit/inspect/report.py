@@ -22,6 +22,7 @@ from ..errors import option
 from ..tasks.base import Task, check_writable
 from . import figures
 from .attention import attention as attention_weights
+from .capture import SteppedLayerError
 from .examples import Examples, examples_for
 from .horizon import Horizon, memory_horizon
 from .saturation import Saturation, saturation
@@ -64,10 +65,11 @@ class Findings:
     ex: Examples
     trace: Trace
     saturation: Saturation
-    horizon: Horizon
+    horizon: Horizon | None
     unit: int
     top: list[int]
     attention: np.ndarray | None
+    horizon_note: str = ""  # why there is no horizon
 
 
 def _check_attention(task: Task, cfg: ReportConfig) -> bool:
@@ -89,7 +91,7 @@ def _check_attention(task: Task, cfg: ReportConfig) -> bool:
 def analyse(task: Task, data: Path | None, text: str | None, cfg: ReportConfig) -> Findings:
     """Run every inspection on ``task`` for the chosen example (and a batch of examples)."""
     want_attention = _check_attention(task, cfg)
-    ex = examples_for(task, data, text, cfg.example, cfg.examples)
+    ex = examples_for(task, data, text, cfg.example, cfg.examples, cfg.layer)
     dev = task.device
     model = task.model.eval()
     tr = trace(model, to_device(ex.chosen, dev), layer=cfg.layer)
@@ -105,12 +107,21 @@ def analyse(task: Task, data: Path | None, text: str | None, cfg: ReportConfig) 
     unit = cfg.unit if cfg.unit is not None else top[0]
     batch = to_device(ex.batch, dev)
     sat = saturation(trace(model, batch, layer=cfg.layer))
-    horizon = memory_horizon(model, batch, ex.output, layer=cfg.layer)
+    horizon: Horizon | None = None
+    note = ""
+    try:
+        horizon = memory_horizon(model, batch, ex.output, layer=cfg.layer)
+    except SteppedLayerError:
+        note = (
+            f"No memory horizon for the {cfg.layer} layer: the model runs it one step at a time, each step's input "
+            "made from the previous state (attention before the step), so there is no input sequence to "
+            "differentiate with respect to. The encoder's horizon is the default layer's."
+        )
     weights = None
     if want_attention and ex.translation is not None:
         src, src_len, tgt_in = to_device(ex.translation[:3], dev)
         weights = attention_weights(model, src, src_len, tgt_in)[0].cpu().numpy()
-    return Findings(task, cfg.example, ex, tr, sat, horizon, unit, top, weights)
+    return Findings(task, cfg.example, ex, tr, sat, horizon, unit, top, weights, note)
 
 
 # ---- writing -------------------------------------------------------------------------------------------------------
@@ -146,6 +157,14 @@ def _direction_note(tr: Trace) -> str:
     return f" Units 0-{H - 1} read forwards, {H}-{2 * H - 1} backwards."
 
 
+def lags(n: int, patch: int = 1) -> str:
+    """``n`` steps of the recurrent layer in words: ``3 steps``, or ``3 patches of 4 steps`` for a layer that reads
+    a patch of ``patch`` input steps per step."""
+    if patch == 1:
+        return f"{n} step{'s' if n != 1 else ''}"
+    return f"{n} patch{'es' if n != 1 else ''} of {patch} steps"
+
+
 def render(f: Findings, run: str | Path) -> tuple[str, dict[str, Any]]:
     """The HTML page and the JSON numbers of ``f``."""
     tr, ex, task = f.trace, f.ex, f.task
@@ -159,11 +178,13 @@ def render(f: Findings, run: str | Path) -> tuple[str, dict[str, Any]]:
         sections.append(_figure(title, body, caption))
         names.append(title)
 
+    P = ex.patch
+    column = "a timestep of the input shown below it" if P == 1 else f"a patch of {P} steps (shown by its last value)"
     png = figures.save(figures.heatmap(values, labels, f"{tr.cell}: hidden state h_t, {where}"))
     add(
         HEATMAP,
         _img(png, HEATMAP),
-        f"Each row is a unit, each column a timestep of the input shown below it; red positive, blue negative. "
+        f"Each row is a unit, each column {column}; red positive, blue negative. "
         f"Each column is the network's draft after reading up to that step.{_direction_note(tr)}",
     )
     png = figures.save(figures.unit_lines(values, f.top, labels, f"the {len(f.top)} units that vary most"))
@@ -179,16 +200,20 @@ def render(f: Findings, run: str | Path) -> tuple[str, dict[str, Any]]:
     else:
         sections.append(f'<p class="note">A {html.escape(tr.cell)} cell has no gates: no saturation plot.</p>')
     h = f.horizon
-    number = f"at least {h.horizon} steps (the whole input)" if h.reached_end else f"{h.horizon} steps"
-    n = h.by_step.shape[0]
-    png = figures.save(figures.horizon_curves({tr.cell: h}, f"memory horizon: {number}"))
-    add(
-        HORIZON,
-        _img(png, HORIZON),
-        f"Norm of the gradient of {ex.output_name} with respect to the input at each earlier step, averaged over "
-        f"{n} example{'s' if n != 1 else ''}, against the lag. The memory horizon is {number}: beyond it the "
-        f"curve stays below {h.threshold:.0%} of its peak.",
-    )
+    if h is not None:
+        number = f"at least {lags(h.horizon, P)} (the whole input)" if h.reached_end else lags(h.horizon, P)
+        n = h.by_step.shape[0]
+        per_lag = "steps" if P == 1 else f"patches of {P} steps"
+        png = figures.save(figures.horizon_curves({tr.cell: h}, f"memory horizon: {number}", per_lag))
+        add(
+            HORIZON,
+            _img(png, HORIZON),
+            f"Norm of the gradient of {ex.output_name} with respect to the input at each earlier "
+            f"{'step' if P == 1 else 'patch'}, averaged over {n} example{'s' if n != 1 else ''}, against the lag. "
+            f"The memory horizon is {number}: beyond it the curve stays below {h.threshold:.0%} of its peak.",
+        )
+    else:
+        sections.append(f'<p class="note">{html.escape(f.horizon_note)}</p>')
     if f.attention is not None:
         source, target = ex.translation[3], ex.translation[4]  # type: ignore[index]
         png = figures.save(figures.attention_map(f.attention, source, target, "attention of each target word"))
@@ -206,7 +231,7 @@ def render(f: Findings, run: str | Path) -> tuple[str, dict[str, Any]]:
         f"<h1>What did it remember? {html.escape(str(run))}</h1>"
         f"<p>{html.escape(task.name)} model, {html.escape(tr.cell)} cell, {tr.num_layers} layer(s) × "
         f"{tr.num_directions} direction(s) × {tr.hidden_size} units. Example {f.example} of {ex.count} "
-        f"(0-based): {len(labels)} steps.</p><p><b>Prediction</b>: {html.escape(ex.prediction)}</p>"
+        f"(0-based): {lags(len(labels), P)}.</p><p><b>Prediction</b>: {html.escape(ex.prediction)}</p>"
     )
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>rnnkit inspect</title><style>"
@@ -226,12 +251,21 @@ def render(f: Findings, run: str | Path) -> tuple[str, dict[str, Any]]:
         "examples": ex.count,
         "inputs": labels,
         "prediction": ex.prediction,
-        "horizon": {**h.to_json(), "output": ex.output_name},
+        "horizon": None
+        if h is None
+        else {
+            **h.to_json(),
+            "output": ex.output_name,
+            "lag_unit": "step" if P == 1 else f"patch of {P} steps",
+            "steps_per_lag": P,
+        },
         "saturation": f.saturation.to_json(),
         "top_units": [{"unit": u, "values": values[:, u].round(5).tolist()} for u in f.top],
         "unit": {"index": f.unit, "values": values[:, f.unit].round(5).tolist()},
         "figures": names,
     }
+    if h is None:
+        numbers["horizon_note"] = f.horizon_note
     if f.attention is not None:
         numbers["attention"] = {
             "source": ex.translation[3],  # type: ignore[index]

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from ..cells import Cell, Params, State
-from ..recurrent import Recurrent, reverse_padded
+from ..recurrent import Recurrent
+from ..stack import walk_stack
 from .capture import Inputs, find_layer, run_captured
 
 StepFn = Callable[[Tensor, State, Params], tuple[Tensor, State, dict[str, Tensor]]]
@@ -120,6 +121,10 @@ def _step_fn(cell: Cell) -> StepFn:
     return plain
 
 
+#: prefix of the gates among the per-direction outputs of :func:`trace_layer`'s walk
+GATE = "gate:"
+
+
 def unroll_traced(
     cell: Cell, p: Params, u: Tensor, state: State, lengths: Tensor | None
 ) -> tuple[list[Tensor], dict[str, Tensor], State]:
@@ -164,33 +169,22 @@ def trace_layer(
         state = (state,)
     state = layer.initial_state(B, like=x) if state is None else tuple(state)
     lengths = None if lengths is None else torch.as_tensor(lengths).to("cpu", torch.int64)
-    D = layer.num_directions
-    hidden, cstate, gates, finals = [], [], [], [[] for _ in range(layer.num_states)]
-    layer_in = x
+
+    def direction(cell: Cell, p: Params, inp: Tensor, s0: State) -> tuple[dict[str, Tensor], State]:
+        seq, acts, last = unroll_traced(cell, p, cell.project(inp, p), s0, lengths)
+        cell_state = {"c": seq[1]} if len(seq) > 1 else {}
+        return {"y": seq[0], **cell_state, **{GATE + k: v for k, v in acts.items()}}, last
+
     with torch.no_grad():
-        for k in range(layer.num_layers):
-            outs = []
-            for d in range(D):
-                idx = k * D + d
-                cell, p = layer.cells[idx], layer.cell_params(idx)
-                inp = reverse_padded(layer_in, lengths) if d else layer_in
-                seq, acts, last = unroll_traced(cell, p, cell.project(inp, p), tuple(s[idx] for s in state), lengths)
-                if d:  # back into the input's time order
-                    seq = [reverse_padded(s, lengths) for s in seq]
-                    acts = {name: reverse_padded(v, lengths) for name, v in acts.items()}
-                hidden.append(seq[0])
-                if len(seq) > 1:
-                    cstate.append(seq[1])
-                gates.append(acts)
-                for j, s in enumerate(last):
-                    finals[j].append(s)
-                outs.append(seq[0])
-            layer_in = torch.cat(outs, -1)
+        _, finals, per_index = walk_stack(layer, x, state, lengths, direction)
+    hidden = [outs["y"] for outs in per_index]
+    cstate = [outs["c"] for outs in per_index if "c" in outs]
+    gates = [{k[len(GATE) :]: v for k, v in outs.items() if k.startswith(GATE)} for outs in per_index]
     first = layer.cells[0]
     return Trace(
         cell=layer.cell_kind,
         num_layers=layer.num_layers,
-        num_directions=D,
+        num_directions=layer.num_directions,
         hidden_size=layer.hidden_size,
         hidden=hidden,
         cell_state=cstate or None,
@@ -199,7 +193,7 @@ def trace_layer(
         inputs=x.detach(),
         lengths=lengths,
         initial_state=tuple(s.detach() for s in state),
-        final_state=tuple(torch.stack(f, 0) for f in finals),
+        final_state=finals,
     )
 
 
