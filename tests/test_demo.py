@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 from rich.console import Console
 
@@ -26,6 +27,9 @@ def test_memory_demo_small_run_reports_each_cell(tmp_path):
     assert "Memory horizon" in text and (tmp_path / "memory_horizon.png").stat().st_size > 10_000
     assert gru.horizon.horizon > rnn.horizon.horizon, (gru.horizon.horizon, rnn.horizon.horizon)
     assert f"{rnn.horizon.horizon}" in text.split("Memory horizon")[1]
+    saved = json.loads((tmp_path / "memory_horizon.json").read_text())  # what the README may quote
+    assert saved["timestep"] == 20 and saved["cells"]["gru"]["horizon"] == gru.horizon.horizon
+    assert max(saved["cells"]["rnn_tanh"]["curve_relative"]) == 1.0 and not saved["cells"]["rnn_tanh"]["solved"]
 
 
 def test_forecast_demo_beats_seasonal_naive_and_reloads(tmp_path):

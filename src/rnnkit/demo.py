@@ -9,14 +9,15 @@ Memory: each cell reads sequences of T (value, marker) pairs and must output the
 Predicting the mean scores MSE 1/6 ≈ 0.167, so a model near 0.167 has learned nothing; one near 0 remembered both
 values across the gap. With the same budget of training steps, at T = 100 a vanilla tanh RNN stays at the baseline
 while LSTM, GRU and minGRU solve it. Then each trained cell's memory horizon (:func:`rnnkit.inspect.memory_horizon`:
-how far back the gradient of its answer reaches before falling below 1% of its peak) is printed and plotted to
-``memory_horizon.png``.
+how far back the gradient of its answer reaches before falling below 1% of its peak) is printed, plotted to
+``memory_horizon.png`` and written to ``memory_horizon.json``.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -45,7 +46,7 @@ class MemoryDemoConfig:
         solved_mse: a cell stops early once its validation MSE is below this.
         seed: seeds weights and data.
         horizon_examples: validation sequences the memory horizon is averaged over (0: skip it).
-        out: directory for ``memory_horizon.png`` (None: no plot).
+        out: directory for ``memory_horizon.png`` and ``memory_horizon.json`` (None: neither).
     """
 
     timestep: int = 100
@@ -181,7 +182,34 @@ def show_horizons(results: list[MemoryResult], x: torch.Tensor, cfg: MemoryDemoC
         path.parent.mkdir(parents=True, exist_ok=True)
         curves = {r.cell: r.horizon for r in results}
         save(horizon_curves(curves, f"Memory horizon after training on the adding problem (T = {T})"), path)
-        console.print(f"plot: {path}")
+        numbers = path.with_suffix(".json")
+        numbers.write_text(json.dumps(horizon_record(results, x, cfg), indent=1) + "\n")
+        console.print(f"plot: {path}, numbers: {numbers}")
+
+
+def horizon_record(results: list[MemoryResult], x: torch.Tensor, cfg: MemoryDemoConfig) -> dict:
+    """What ``memory_horizon.json`` holds: the run's settings and, per cell, its training result and horizon (the
+    curve relative to its peak, lag 0 first)."""
+    cells = {}
+    for r in results:
+        h = r.horizon
+        top = float(h.curve.max()) or 1.0
+        cells[r.cell] = {
+            "steps": r.steps,
+            "val_mse": r.val_mse,
+            "solved": r.solved,
+            "horizon": h.horizon,
+            "reached_end": h.reached_end,
+            "curve_relative": [float(v) / top for v in h.curve],
+        }
+    settings = {k: v for k, v in asdict(cfg).items() if k != "out"}
+    return {
+        "task": "adding problem",
+        "timestep": x.shape[1],
+        "examples": x.shape[0],
+        "config": settings,
+        "cells": cells,
+    }
 
 
 DEMO_MARK = ".rnnkit-demo"
