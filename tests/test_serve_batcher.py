@@ -17,7 +17,7 @@ from _serve_runs import TEXT, lm_run, next_token_probs
 from rnnkit.serve.batcher import Batcher
 from rnnkit.serve.engine import Engine, Observation, Outcome
 from rnnkit.serve.schemas import ObserveRequest
-from rnnkit.serve.store import SQLiteStore
+from rnnkit.serve.store import Batch, SQLiteStore
 from rnnkit.serve.streaming import streamer_for
 from rnnkit.tasks import load
 
@@ -31,6 +31,9 @@ class Recorder:
     def run(self, items: list[Observation]) -> list[Outcome]:
         self.batches.append([it.stream for it in items])
         return [Outcome(200, {"stream": it.stream, "value": it.inputs}) for it in items]
+
+    def prepare(self, items: list[Observation]) -> tuple[list[Outcome], Batch]:
+        return self.run(items), Batch({})
 
 
 def _obs(stream: str, value: object = None) -> Observation:
@@ -103,6 +106,8 @@ def test_a_failed_batch_answers_a_request_id_not_the_internal_error(caplog):
         def run(self, items: list[Observation]) -> list[Outcome]:
             raise sqlite3.OperationalError("disk I/O error writing /srv/secret/streams.db")
 
+        prepare = run
+
     async def main() -> Outcome:
         b = Batcher(Broken(), max_batch=4, max_wait_ms=1)  # type: ignore[arg-type]
         await b.start()
@@ -136,3 +141,27 @@ def test_a_streams_queue_is_bounded():
     answers = asyncio.run(main())
     assert [a.status for a in answers] == [200, 200, 200, 429, 429, 429, 200]
     assert answers[3].body["field"] == "stream" and "3 observations" in answers[3].body["detail"]
+
+
+def test_a_commit_that_fails_on_the_commit_thread_applies_nothing(tmp_path):
+    """Inline batches commit on the worker thread: a failing COMMIT there is a 503 with nothing applied, and the
+    next batch works."""
+    from test_serve_store import _FailingDb
+
+    task = load(lm_run(tmp_path), "cpu")
+    store = SQLiteStore(tmp_path / "streams.db")
+    engine = Engine(streamer_for(task), store)
+    req = ObserveRequest(text="a", seq=1)
+
+    async def main() -> tuple[Outcome, Outcome]:
+        b = Batcher(engine, max_batch=4, max_wait_ms=1, inline=True)
+        await b.start()
+        store._local.db = _FailingDb(store._db())  # the loop thread's connection: its next COMMIT fails
+        failed = await b.submit(Observation("s", 1, *engine.streamer.parse(req), req))
+        again = await b.submit(Observation("s", 1, *engine.streamer.parse(req), req))
+        await b.stop()
+        return failed, again
+
+    failed, again = asyncio.run(main())
+    assert failed.status == 503 and again.status == 200 and again.body["seq"] == 1 and not again.body["replayed"]
+    assert store.get("s").seq == 1

@@ -111,6 +111,7 @@ def register(app: typer.Typer) -> None:
             log_level="warning",
             access_log=False,
             limit_concurrency=cfg.max_connections,
+            proxy_headers=False,  # the client address is not used; the middleware cost 5% of an observe
         )
 
 

@@ -8,7 +8,8 @@ batch. The loop takes the oldest-ready streams' first observations (at most ``ma
 the next one gathers, or (``inline``) on the event loop itself: with a local store a batch is a few milliseconds
 of work that holds the GIL, and a worker thread then trades the GIL with the HTTP loop at every torch and SQLite
 call, which starves both (measured: batches of ~3 at 128 requests in flight); inline, the loop parses every request
-that arrived during a batch before the next one, so batches grow with the load.
+that arrived during a batch before the next one, so batches grow with the load. Inline, only the COMMIT (the wait
+for the disk, which releases the GIL) goes to the worker thread.
 """
 
 from __future__ import annotations
@@ -98,7 +99,10 @@ class Batcher:
             try:
                 items = [t[0] for t in taken]
                 if self.inline:
-                    outcomes = self.engine.run(items)
+                    outcomes, batch = self.engine.prepare(items)
+                    # the COMMIT waits for the disk (fsync) without the GIL: on the thread, while this loop reads
+                    # the requests that arrive meanwhile (the next batch); the answers go out once it is durable
+                    await loop.run_in_executor(self._pool, batch.commit)
                 else:
                     outcomes = await loop.run_in_executor(self._pool, self.engine.run, items)
             except Exception:  # the store or the model failed: nothing of this batch was committed
@@ -117,5 +121,9 @@ class Batcher:
                     self._ready.append(s)
                 else:
                     del self._pending[s]
+            store = getattr(self.engine, "store", None)
+            if self.inline and store is not None and store.due:  # a WAL checkpoint: after the answers, before
+                with contextlib.suppress(Exception):  # the next batch (which gathers requests meanwhile)
+                    await loop.run_in_executor(self._pool, store.maintain)
             if self.inline:
                 await asyncio.sleep(0)  # let the loop read the requests that came in during the batch

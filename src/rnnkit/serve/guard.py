@@ -16,8 +16,8 @@ from .metrics import Metrics
 OPEN = frozenset({"/healthz"})
 #: observe calls with a well-formed stream id: the one hot path (see :attr:`Guard.fast_observe`)
 OBSERVE = re.compile(r"/v1/streams/([A-Za-z0-9][A-Za-z0-9._:@-]{0,127})/observe")
-#: ``fast_observe(stream_id, body, send) -> handled``
-FastObserve = Callable[[str, bytes, Any], Awaitable[bool]]
+#: ``fast_observe(stream_id, body, send) -> the status it sent, or 0 when it leaves the request to the app``
+FastObserve = Callable[[str, bytes, Any], Awaitable[int]]
 _KNOWN = ("/healthz", "/metrics", "/v1/model", "/v1/predict", "/docs", "/openapi.json")
 
 
@@ -42,7 +42,7 @@ class Guard:
         self.app, self.max_body, self.metrics = app, max_body, metrics
         self.key = api_key.encode() if api_key else None
         #: answers a JSON observe call without the framework's routing and parsing (a third of a request's CPU);
-        #: it returns False for anything it does not take, which then goes the ordinary way (same errors)
+        #: it returns 0 for anything it does not take, which then goes the ordinary way (same errors)
         self.fast_observe: FastObserve | None = None
 
     def authorized(self, headers: list[tuple[bytes, bytes]]) -> bool:
@@ -59,45 +59,44 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), [500]
-
-        async def send_status(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
+        started, status = time.perf_counter(), 500
         try:
-            await self._handle(scope, receive, send_status)
+            status = await self._handle(scope, receive, send)
         finally:
-            self.metrics.request(endpoint_of(scope["path"]), status[0], time.perf_counter() - started)
+            self.metrics.request(endpoint_of(scope["path"]), status, time.perf_counter() - started)
 
-    async def _handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def _handle(self, scope: dict[str, Any], receive: Any, send: Any) -> int:
+        """Answer the request (or hand it on); returns the status sent."""
         headers = scope.get("headers", [])
         if self.key is not None and scope["path"] not in OPEN and not self.authorized(headers):
             detail = "missing or wrong API key: send 'Authorization: Bearer <key>' (or 'X-API-Key: <key>')"
             await _reply(send, 401, {"detail": detail, "field": "authorization"}, [(b"www-authenticate", b"Bearer")])
-            return
+            return 401
+        json_body = False
         for name, value in headers:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body):
                 await _reply(send, 413, self._too_large())
-                return
+                return 413
+            if name == b"content-type":
+                json_body = value.startswith(b"application/json")
         # read the body here, bounded, then hand it on (also bounds bodies sent without a length)
         body, more = b"", True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return 499  # the client went away (nginx's code for it; only counted)
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body:
                 await _reply(send, 413, self._too_large())
-                return
-        if self.fast_observe is not None and scope["method"] == "POST":
+                return 413
+        if json_body and self.fast_observe is not None and scope["method"] == "POST":
             match = OBSERVE.fullmatch(scope["path"])
-            json_body = any(n == b"content-type" and v.startswith(b"application/json") for n, v in headers)
-            if match and json_body and await self.fast_observe(match.group(1), body, send):
-                return
-        given = False
+            if match is not None:
+                status = await self.fast_observe(match.group(1), body, send)
+                if status:
+                    return status
+        given, sent = False, [500]
 
         async def replay() -> dict[str, Any]:
             nonlocal given
@@ -106,7 +105,13 @@ class Guard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        async def send_status(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                sent[0] = message["status"]
+            await send(message)
+
+        await self.app(scope, replay, send_status)
+        return sent[0]
 
     def _too_large(self) -> dict[str, Any]:
         return {"detail": f"the request body is larger than {self.max_body} bytes", "field": "body"}

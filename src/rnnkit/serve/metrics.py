@@ -26,10 +26,17 @@ class Metrics:
         self.observations = Counter("rnnkit_observations", "observations applied", registry=r)
         self.streams = Gauge("rnnkit_streams", "live streams in the store", registry=r)
         self.streams.set_function(lambda: float(count_streams()))
+        self._children: dict[tuple[str, int], tuple] = {}
 
     def request(self, endpoint: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, str(status)).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        children = self._children.get((endpoint, status))
+        if children is None:  # endpoints and statuses are few: each pair's children are looked up once
+            children = self._children[endpoint, status] = (
+                self.requests.labels(endpoint, str(status)),
+                self.latency.labels(endpoint),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

@@ -76,33 +76,62 @@ class PostgresStore(Store):
         with db.transaction():
             yield db
 
-    @contextlib.contextmanager
-    def batch(self, ids: list[str]) -> Iterator[Batch]:
+    def open(self, ids: list[str]) -> Batch:
         keys = sorted({lock_key(i) for i in ids})
-        with self._tx() as db:
+        db = self._db()
+        db.execute("BEGIN")
+        try:
             # sorted keys, one statement: the locks are taken in array order, so batches cannot deadlock
             db.execute(
                 "SELECT count(pg_advisory_xact_lock(%s, k)) FROM unnest(%s::int[]) WITH ORDINALITY AS t(k, i)",
                 (LOCK_SPACE, keys),
             )
             rows = db.execute(f"SELECT {COLUMNS} FROM rnnkit_streams WHERE id = ANY(%s)", (ids,)).fetchall()
-            b = Batch({r[0]: StreamRecord.from_row(r) for r in rows}, self._live(db))
-            yield b
-            delta = b.live_delta()
-            if delta:  # a row lock until COMMIT: only batches that create or remove streams wait on it
-                db.execute("UPDATE rnnkit_counts SET n = n + %s WHERE key = 'live'", (delta,))
-            if b.written:
-                cols = list(zip(*(r.row() for r in b.written)))
-                db.execute(
-                    f"INSERT INTO rnnkit_streams ({COLUMNS}) SELECT * FROM unnest(%s::text[], %s::bigint[], "
-                    "%s::bigint[], %s::bytea[], %s::bytea[], %s::float8[], %s::float8[], %s::bool[]) "
-                    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, steps = excluded.steps, "
-                    "state = excluded.state, answer = excluded.answer, updated = excluded.updated, "
-                    "expired = excluded.expired",
-                    [list(c) for c in cols],
-                )
-            if b.deleted:
-                db.execute("DELETE FROM rnnkit_streams WHERE id = ANY(%s)", (b.deleted,))
+            live = self._live(db)
+        except BaseException:
+            self._rollback(db)
+            raise
+        return Batch(
+            {r[0]: StreamRecord.from_row(r) for r in rows},
+            live,
+            flush=lambda b: self._flush(db, b),
+            commit=lambda: self._commit(db),
+            rollback=lambda: self._rollback(db),
+        )
+
+    @staticmethod
+    def _flush(db, b: Batch) -> None:
+        delta = b.live_delta()
+        if delta:  # a row lock until COMMIT: only batches that create or remove streams wait on it
+            db.execute("UPDATE rnnkit_counts SET n = n + %s WHERE key = 'live'", (delta,))
+        if b.written:
+            cols = list(zip(*(r.row() for r in b.written)))
+            db.execute(
+                f"INSERT INTO rnnkit_streams ({COLUMNS}) SELECT * FROM unnest(%s::text[], %s::bigint[], "
+                "%s::bigint[], %s::bytea[], %s::bytea[], %s::float8[], %s::float8[], %s::bool[]) "
+                "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, steps = excluded.steps, "
+                "state = excluded.state, answer = excluded.answer, updated = excluded.updated, "
+                "expired = excluded.expired",
+                [list(c) for c in cols],
+            )
+        if b.deleted:
+            db.execute("DELETE FROM rnnkit_streams WHERE id = ANY(%s)", (b.deleted,))
+
+    def _commit(self, db) -> None:
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback(db)
+            raise
+
+    @staticmethod
+    def _rollback(db) -> None:
+        """Roll back what is open; a connection that cannot is closed (the next use reopens one). Never raises."""
+        try:
+            db.execute("ROLLBACK")
+        except Exception:
+            with contextlib.suppress(Exception):
+                db.close()
 
     def get(self, stream_id: str) -> StreamRecord | None:
         row = self._db().execute(f"SELECT {COLUMNS} FROM rnnkit_streams WHERE id = %s", (stream_id,)).fetchone()

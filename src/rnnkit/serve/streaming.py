@@ -13,6 +13,8 @@ answer. What a stream is depends on the task:
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import numpy as np
@@ -33,8 +35,16 @@ class RequestError(ValueError):
         self.field, self.status = field, status
 
 
+class RawJSON(bytes):
+    """An answer already serialised as JSON (a streamer's fast path: no dict to build and dump per stream)."""
+
+
 #: what a step gives per stream: (new state, answer) or the error that stream's observation caused
-StepResult = tuple[bytes, dict[str, Any]] | RequestError
+StepResult = tuple[bytes, dict[str, Any] | RawJSON] | RequestError
+
+
+def _number(value: float, finite: bool) -> bytes:
+    return b"%r" % value if finite or math.isfinite(value) else b"null"
 
 
 class Streamer:
@@ -62,9 +72,9 @@ class Streamer:
 def one_of(req: ObserveRequest, allowed: tuple[str, ...]) -> tuple[str, Any]:
     """The one observation field given in ``req`` among ``allowed``; names the problem otherwise."""
     given = [f for f in ("row", "rows", "token", "tokens", "text") if getattr(req, f) is not None]
-    wanted = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
     if len(given) == 1 and given[0] in allowed:
         return given[0], getattr(req, given[0])
+    wanted = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
     if not given:
         raise RequestError(allowed[0], f"give the observation as {wanted}")
     bad = [f for f in given if f not in allowed]
@@ -93,10 +103,9 @@ class RNNStreamer(Streamer):
     def decode_states(self, states: list[bytes | None], extra: int = 0) -> tuple[tuple[Tensor, ...], np.ndarray]:
         """Stored states -> the batch state ``(L, B, H)`` per tensor, and the ``(B, extra)`` trailing floats."""
         B, n = len(states), self.state_size()
-        flat = np.zeros((B, n + extra), np.float32)
-        for b, blob in enumerate(states):
-            if blob is not None:
-                flat[b] = np.frombuffer(blob, np.float32)
+        zero = bytes(4 * (n + extra))  # a new stream starts from zeros
+        joined = bytearray(b"".join(zero if blob is None else blob for blob in states))  # one copy, writable
+        flat = np.frombuffer(joined, np.float32).reshape(B, n + extra)
         L, H = self.shape
         rnn = torch.from_numpy(flat[:, :n]).view(B, self.n_states, L, H).permute(1, 2, 0, 3)
         return tuple(s.contiguous() for s in rnn), flat[:, n:]
@@ -135,10 +144,8 @@ class RNNStreamer(Streamer):
         lengths = [len(i) for i in inputs]
         # one forward call (the fused kernel where the cell has one), also for single steps: on a CPU it beats the
         # cell-by-cell step() for a batch of streams
-        x = torch.zeros(len(inputs), max(lengths), dtype=torch.long)
-        for b, ids in enumerate(inputs):
-            x[b, : len(ids)] = torch.tensor(ids)
-        same = min(lengths) == max(lengths)
+        T, same = max(lengths), min(lengths) == max(lengths)
+        x = torch.tensor(inputs if same else [ids + [0] * (T - len(ids)) for ids in inputs], dtype=torch.long)
         return self.model(x, states, None if same else torch.tensor(lengths))
 
 
@@ -155,6 +162,7 @@ class LMStreamer(RNNStreamer):
         super().__init__(task, limits)
         # what generation never draws (the task's own list): never listed or drawn here either
         self.banned = torch.as_tensor(task.banned, dtype=torch.long)  # type: ignore[attr-defined]
+        self._token_json = [json.dumps(t).encode() for t in self.vocab.itos]
 
     @torch.no_grad()
     def step(self, states: list[bytes | None], inputs: list[Any], reqs: list[ObserveRequest]) -> list[StepResult]:
@@ -164,20 +172,23 @@ class LMStreamer(RNNStreamer):
         logits = out[torch.arange(len(inputs)), last].index_fill(-1, self.banned, float("-inf"))  # (B, V)
         probs = torch.softmax(logits.float(), -1)
         top_k = min(max(r.top for r in reqs), probs.shape[-1] - len(self.banned))
-        p, idx = (t.tolist() for t in probs.topk(top_k, -1))
+        top_p, top_i = probs.topk(top_k, -1)
+        finite = bool(torch.isfinite(top_p).all())
+        p, idx = top_p.tolist(), top_i.tolist()
         blobs = self.encode_states(new)
         results: list[StepResult] = []
-        itos = self.vocab.itos
+        token = self._token_json
         for b, req in enumerate(reqs):
-            answer: dict[str, Any] = {
-                "next": [{"token": itos[i], "p": q} for q, i in zip(p[b][: req.top], idx[b][: req.top])]
-            }
+            # the answer as JSON straight away (tokens escaped once, floats as repr: valid JSON when finite)
+            listed = zip(p[b][: req.top], idx[b][: req.top])
+            entries = b",".join(b'{"token":%s,"p":%s}' % (token[i], _number(q, finite)) for q, i in listed)
+            raw = b'{"next":[' + entries + b"]"
             if req.sample is not None:
                 s = req.sample
                 gen = torch.Generator().manual_seed(s.seed) if s.seed is not None else None
                 cfg = SamplingConfig(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
-                answer["sample"] = itos[int(sample_next(logits[b : b + 1], cfg, gen)[0])]
-            results.append((blobs[b], answer))
+                raw += b',"sample":' + token[int(sample_next(logits[b : b + 1], cfg, gen)[0])]
+            results.append((blobs[b], RawJSON(raw + b"}")))
         return results
 
 
