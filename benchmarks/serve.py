@@ -1,12 +1,14 @@
-"""Serving throughput and latency: 1,000 streams of a char LSTM language model (H=128), single observations from
-concurrent async clients (httpx) on the same machine, for the unbatched server (--max-batch 1) and micro-batching.
+"""Serving throughput and latency: 1,000 streams of a char LSTM language model (H=128), single observations, for
+the unbatched server (--max-batch 1) and micro-batching, loaded by wrk (C, one thread: the client costs little CPU)
+and, without sockets, in process (httpx's ASGI transport).
 
-Also times the in-process batched step for 1,000 streams (the model alone, and a whole engine batch with the
-SQLite transaction) to show how much of an observation's cost is outside the model (HTTP, JSON, validation,
-the store). Modes alternate, each run `--repeats` times; medians are reported. Results go to
-benchmarks/results/serve-<date>.json. Run under the shared lock:
+Optionally side by side with another checkout (``--baseline DIR``: its ``src`` is served by the same runs, in
+alternation), to measure a change under the same machine load. Also times the in-process batched step for 1,000
+streams (the model alone, and a whole engine batch with the SQLite transaction). Every run is recorded with the
+load average around it; the summary quotes, per version and mode, the run with the median throughput and that
+run's own latencies. Results go to benchmarks/results/serve-<date>.json. Run under the shared lock:
 
-    flock /tmp/rnnkit-bench.lock .venv/bin/python benchmarks/serve.py
+    flock /tmp/rnnkit-bench.lock .venv/bin/python benchmarks/serve.py [--baseline /path/to/old/checkout]
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import argparse
 import asyncio
 import datetime
 import json
-import multiprocessing
 import os
 import platform
 import shutil
@@ -25,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -33,6 +33,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = "the quick brown fox jumps over the lazy dog. " * 20
+#: issue 11's target for micro-batching at 1,000 streams, single observations, 2 cores
+TARGET = {"throughput": 3000.0, "p99_ms": 50.0, "speedup": 5.0}
 
 
 def make_run(path: Path, hidden: int) -> Path:
@@ -86,6 +88,8 @@ def asgi_in_process(run: Path, store: str, max_batch: int, wait: float, concurre
     client in the same process): the server's own cost, apart from the network stack and client processes."""
     from rnnkit.serve import ServeConfig, create_app
 
+    torch.set_num_threads(1)
+    sys.setswitchinterval(0.0005)  # as `rnnkit serve` sets it (rnnkit.serve.app.from_env)
     app = create_app(ServeConfig(run, store=store, max_batch=max_batch, max_wait_ms=wait))
     guard = app.state.guarded
 
@@ -108,17 +112,31 @@ def asgi_in_process(run: Path, store: str, max_batch: int, wait: float, concurre
     return asyncio.run(go())
 
 
+def _env(src: Path | None) -> dict[str, str]:
+    """The environment that serves ``src`` (a checkout's src directory) instead of the installed rnnkit."""
+    return {**os.environ, "PYTHONPATH": str(src)} if src else dict(os.environ)
+
+
+def asgi_subprocess(src: Path | None, *args: object) -> float:
+    """:func:`asgi_in_process` in a fresh process running ``src``'s rnnkit."""
+    cmd = [sys.executable, __file__, "--asgi-only", *map(str, args)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_env(src), cwd=ROOT, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"in-process run failed: {out.stderr[-2000:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(run: Path, store: str, max_batch: int, max_wait_ms: float) -> tuple[subprocess.Popen, str]:
+def start_server(run: Path, store: str, max_batch: int, wait: float, src: Path | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "rnnkit", "serve", str(run), "--port", str(port), "--store", store]
-    cmd += ["--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cmd += ["--max-batch", str(max_batch), "--max-wait-ms", str(wait)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(src))
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         if proc.poll() is not None:
@@ -130,60 +148,6 @@ def start_server(run: Path, store: str, max_batch: int, max_wait_ms: float) -> t
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("server did not start")
-
-
-async def _client(url: str, mine: list[list[str]], warmup: float, seconds: float) -> tuple[list[float], int]:
-    """One client process: a task per list of streams in ``mine``, observing its streams in turn."""
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=len(mine), max_keepalive_connections=len(mine))
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        start = time.perf_counter()
-        measure_from, stop_at = start + warmup, start + warmup + seconds
-
-        async def worker(streams: list[str]) -> None:
-            nonlocal errors
-            k = 0
-            while (now := time.perf_counter()) < stop_at:
-                sid = streams[k % len(streams)]
-                k += 1
-                r = await client.post(f"/v1/streams/{sid}/observe", json={"token": TEXT[k % 40], "top": 1})
-                done = time.perf_counter()
-                if r.status_code != 200:
-                    errors += 1
-                elif now >= measure_from:
-                    latencies.append(done - now)
-
-        await asyncio.gather(*(worker(s) for s in mine))
-    return latencies, errors
-
-
-def _client_process(args: tuple[str, list[list[str]], float, float]) -> tuple[list[float], int]:
-    return asyncio.run(_client(*args))
-
-
-def load_test(url: str, streams: int, concurrency: int, clients: int, warmup: float, seconds: float) -> dict:
-    """``concurrency`` requests in flight from ``clients`` processes (httpx's pool slows down with many
-    connections in one process); each in-flight slot owns every concurrency-th stream."""
-    slots = [[f"s{i}" for i in range(w, streams, concurrency)] for w in range(concurrency)]
-    jobs = [(url, slots[c::clients], warmup, seconds) for c in range(clients)]
-    with ProcessPoolExecutor(clients, mp_context=multiprocessing.get_context("fork")) as pool:
-        results = list(pool.map(_client_process, jobs))
-    latencies = sorted(x for lat, _ in results for x in lat)
-    errors = sum(e for _, e in results)
-    metrics = httpx.get(f"{url}/metrics").text
-    n = len(latencies)
-    batch_sum = _metric(metrics, "rnnkit_batch_seconds_sum")
-    batch_count = _metric(metrics, "rnnkit_batch_seconds_count")
-    sizes = _metric(metrics, "rnnkit_batch_size_sum")
-    return {
-        "throughput": n / seconds,
-        "p50_ms": 1000 * latencies[n // 2] if n else float("nan"),
-        "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
-        "errors": errors,
-        "mean_batch": sizes / batch_count if batch_count else 0.0,
-        "mean_batch_ms": 1000 * batch_sum / batch_count if batch_count else 0.0,
-    }
 
 
 WRK_SCRIPT = """
@@ -198,12 +162,17 @@ end
 """
 
 
-def wrk_test(url: str, streams: int, concurrency: int, seconds: float, folder: Path) -> dict[str, float]:
-    """The same load from wrk (C, one thread): how fast the server is when the client costs little CPU."""
+def wrk_test(url: str, streams: int, concurrency: int, seconds: float, warmup: float, folder: Path) -> dict:
+    """``concurrency`` requests in flight from wrk (C, one thread) for ``seconds`` after ``warmup`` seconds."""
     script = folder / "observe.lua"
     script.write_text(WRK_SCRIPT.replace("STREAMS", str(streams)))
-    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", "-s", str(script), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    base = ["wrk", "-t1", f"-c{concurrency}", "--latency", "-s", str(script), url]
+    if warmup > 0:
+        subprocess.run([*base[:3], f"-d{warmup:g}s", *base[3:]], capture_output=True, check=True)
+    before = _metrics(url)
+    load = os.getloadavg()[0]
+    out = subprocess.run([*base[:3], f"-d{seconds:g}s", *base[3:]], capture_output=True, text=True, check=True).stdout
+    after = _metrics(url)
     unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
     def ms(label: str) -> float:
@@ -217,124 +186,181 @@ def wrk_test(url: str, streams: int, concurrency: int, seconds: float, folder: P
 
     rps = next(float(x.split()[1]) for x in out.splitlines() if x.startswith("Requests/sec:"))
     bad = [int(x.split()[-1]) for x in out.splitlines() if x.strip().startswith("Non-2xx")]
-    metrics = httpx.get(f"{url}/metrics").text
-    count = _metric(metrics, "rnnkit_batch_seconds_count")
+    sock = [x.strip() for x in out.splitlines() if x.strip().startswith("Socket errors")]
+    batches = after["rnnkit_batch_size_count"] - before["rnnkit_batch_size_count"]
     return {
         "throughput": rps,
         "p50_ms": ms("50%"),
+        "p90_ms": ms("90%"),
         "p99_ms": ms("99%"),
-        "errors": bad[0] if bad else 0,
-        "mean_batch": _metric(metrics, "rnnkit_batch_size_sum") / count if count else 0.0,
+        "non_2xx": bad[0] if bad else 0,
+        "socket_errors": sock[0] if sock else None,
+        "mean_batch": (after["rnnkit_batch_size_sum"] - before["rnnkit_batch_size_sum"]) / batches if batches else 0,
+        "load_1min": load,
     }
 
 
-def _metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
+def _metrics(url: str) -> dict[str, float]:
+    text = httpx.get(f"{url}/metrics").text
+    out = {}
+    for name in ("rnnkit_batch_size_sum", "rnnkit_batch_size_count"):
+        out[name] = next((float(x.split()[1]) for x in text.splitlines() if x.startswith(name + " ")), 0.0)
+    return out
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def _commit(src: Path) -> dict[str, object]:
+    """The git commit of the checkout holding ``src`` (and whether its rnnkit sources differ from it)."""
+
+    def git(*a: str) -> str:
+        r = subprocess.run(["git", "-C", str(src), *a], capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    return {"src": str(src), "commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "."))}
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median throughput (its own latencies, not per-field medians of different runs)."""
+    ordered = sorted(runs, key=lambda x: x["throughput"])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--streams", type=int, default=1000)
     ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--concurrency", type=int, default=128, help="client requests in flight")
-    ap.add_argument("--clients", type=int, default=4, help="client processes sharing the concurrency")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[128, 32], help="wrk connections (batched)")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max-batch", type=int, default=256)
     ap.add_argument("--max-wait-ms", type=float, default=2.0)
     ap.add_argument("--synchronous", default="full", help="SQLite store: full (fsync per commit) or normal")
+    ap.add_argument("--baseline", type=Path, help="another checkout, served side by side (its src/ directory)")
+    ap.add_argument("--out", type=Path, help="where to write the JSON (default: results/serve-<date>[-n].json)")
+    ap.add_argument("--asgi-only", nargs=6, metavar="X", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    modes = {"unbatched": (1, 0.0), "batched": (args.max_batch, args.max_wait_ms)}
-    runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
-    wrk_runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
-    use_wrk = shutil.which("wrk") is not None
+    if args.asgi_only:  # a subprocess of the main run: one in-process measurement of the rnnkit on PYTHONPATH
+        run, store, max_batch, wait, conc, n = args.asgi_only
+        print(asgi_in_process(Path(run), store, int(max_batch), float(wait), int(conc), int(n)))
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("benchmarks/serve.py loads the server with wrk: apt-get install wrk")
+    import rnnkit
+
+    current = Path(rnnkit.__file__).resolve().parents[1]
+    versions: dict[str, Path | None] = {"current": current}
+    if args.baseline:
+        versions["baseline"] = (args.baseline / "src").resolve()
+    modes = {"batched": (args.max_batch, args.max_wait_ms), "unbatched": (1, 0.0)}
+    c0 = args.concurrency[0]
+    runs: dict = {v: {"wrk": {}, "asgi": {m: [] for m in modes}} for v in versions}
+    started = _uptime()
+    print(started, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         run = make_run(Path(tmp) / "lm", args.hidden)
         step = in_process(run, args.streams)
         print(
             f"in-process, {args.streams} streams, H={args.hidden}: model step {1000 * step['model_step_s']:.2f} ms, "
-            f"engine batch (SQLite transaction included) {1000 * step['engine_batch_s']:.2f} ms"
+            f"engine batch (SQLite transaction included) {1000 * step['engine_batch_s']:.2f} ms",
+            flush=True,
         )
-        asgi: dict[str, list[float]] = {m: [] for m in modes}
+        k = 0
         for r in range(args.repeats):
             for mode, (max_batch, wait) in modes.items():
-                store = f"sqlite:///{tmp}/asgi-{mode}-{r}.db?synchronous={args.synchronous}"
-                asgi[mode].append(asgi_in_process(run, store, max_batch, wait, args.concurrency, 4096))
-            print(f"  repeat {r + 1} in process (ASGI): " + ", ".join(f"{m} {asgi[m][-1]:.0f} obs/s" for m in modes))
-        for r in range(args.repeats):
+                for conc in args.concurrency if mode == "batched" else [c0]:
+                    for version, src in versions.items():
+                        k += 1
+                        store = f"sqlite:///{tmp}/{k}.db?synchronous={args.synchronous}"
+                        proc, url = start_server(run, store, max_batch, wait, src)
+                        try:
+                            w = wrk_test(url, args.streams, conc, args.seconds, args.warmup, Path(tmp))
+                        finally:
+                            proc.terminate()
+                            proc.wait()
+                        runs[version]["wrk"].setdefault(f"{mode}@{conc}", []).append(w)
+                        print(
+                            f"  repeat {r + 1} {version:8s} {mode:9s} c={conc:<3d}: {w['throughput']:7.0f} obs/s, "
+                            f"p50 {w['p50_ms']:6.1f} ms, p99 {w['p99_ms']:6.1f} ms, mean batch {w['mean_batch']:5.1f}, "
+                            f"non-2xx {w['non_2xx']}, load {w['load_1min']:.2f}",
+                            flush=True,
+                        )
             for mode, (max_batch, wait) in modes.items():
-                store = f"sqlite:///{tmp}/{mode}-{r}.db?synchronous={args.synchronous}"
-                proc, url = start_server(run, store, max_batch, wait)
-                try:
-                    res = load_test(url, args.streams, args.concurrency, args.clients, args.warmup, args.seconds)
-                finally:
-                    proc.terminate()
-                    proc.wait()
-                runs[mode].append(res)
-                if use_wrk:  # the same server, now loaded by wrk
-                    proc, url = start_server(run, store.replace(".db", "-wrk.db"), max_batch, wait)
-                    try:
-                        w = wrk_test(url, args.streams, args.concurrency, args.seconds, Path(tmp))
-                    finally:
-                        proc.terminate()
-                        proc.wait()
-                    wrk_runs[mode].append(w)
-                    print(
-                        f"  repeat {r + 1} {mode:9s} (wrk): {w['throughput']:7.0f} obs/s, p50 {w['p50_ms']:6.1f} ms, "
-                        f"p99 {w['p99_ms']:6.1f} ms, mean batch {w['mean_batch']:.1f}, non-2xx {w['errors']}",
-                        flush=True,
-                    )
-                print(
-                    f"  repeat {r + 1} {mode:9s}: {res['throughput']:7.0f} obs/s, p50 {res['p50_ms']:6.1f} ms, "
-                    f"p99 {res['p99_ms']:6.1f} ms, mean batch {res['mean_batch']:.1f} "
-                    f"({res['mean_batch_ms']:.2f} ms), errors {res['errors']}",
-                    flush=True,
-                )
-    med = {m: {k: statistics.median(x[k] for x in runs[m]) for k in runs[m][0]} for m in modes}
-    speedup = med["batched"]["throughput"] / med["unbatched"]["throughput"]
-    per_obs_us = 1e6 / med["batched"]["throughput"]
-    # the model's share: its batched step at 1,000 streams, per observation, against the time per observation
+                for version, src in versions.items():
+                    k += 1
+                    store = f"sqlite:///{tmp}/{k}.db?synchronous={args.synchronous}"
+                    rate = asgi_subprocess(src, run, store, max_batch, wait, c0, 4096 if max_batch > 1 else 1024)
+                    runs[version]["asgi"][mode].append(rate)
+                    print(f"  repeat {r + 1} {version:8s} {mode:9s} in process (ASGI): {rate:7.0f} obs/s", flush=True)
+    finished = _uptime()
+    summary: dict = {}
+    for version in versions:
+        wrk = {key: median_run(x) for key, x in runs[version]["wrk"].items()}
+        asgi = {m: statistics.median(x) for m, x in runs[version]["asgi"].items()}
+        best = wrk[f"batched@{c0}"]
+        summary[version] = {
+            "wrk_median_run": wrk,
+            "wrk_batched_over_unbatched": best["throughput"] / wrk[f"unbatched@{c0}"]["throughput"],
+            "asgi_median": asgi,
+            "asgi_batched_over_unbatched": asgi["batched"] / asgi["unbatched"],
+            "target_met": {
+                f"batched@{c}": wrk[f"batched@{c}"]["throughput"] >= TARGET["throughput"]
+                and wrk[f"batched@{c}"]["p99_ms"] <= TARGET["p99_ms"]
+                for c in args.concurrency
+            },
+        }
+    if "baseline" in versions:
+        summary["current_over_baseline"] = {
+            key: summary["current"]["wrk_median_run"][key]["throughput"]
+            / summary["baseline"]["wrk_median_run"][key]["throughput"]
+            for key in summary["current"]["wrk_median_run"]
+        }
+    per_obs_us = 1e6 / summary["current"]["wrk_median_run"][f"batched@{c0}"]["throughput"]
     model_us = 1e6 * step["model_step_s"] / args.streams
-    print(f"medians of {args.repeats}, {args.streams} streams, {args.concurrency} concurrent requests:")
-    for m in modes:
-        x = med[m]
-        print(f"  {m:9s}: {x['throughput']:7.0f} obs/s, p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms")
-    print(f"  batched / unbatched throughput: {speedup:.1f}x")
-    if use_wrk:
-        wmed = {m: {k: statistics.median(x[k] for x in wrk_runs[m]) for k in wrk_runs[m][0]} for m in modes}
-        for m in modes:
-            x = wmed[m]
-            print(f"  {m:9s} (wrk): {x['throughput']:7.0f} obs/s, p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms")
-        ratio = wmed["batched"]["throughput"] / wmed["unbatched"]["throughput"]
-        print(f"  batched / unbatched throughput (wrk): {ratio:.1f}x")
-    asgi_med = {m: statistics.median(asgi[m]) for m in modes}
-    print(
-        "  in process (ASGI, no sockets, client in the same process): "
-        + ", ".join(f"{m} {asgi_med[m]:.0f} obs/s" for m in modes)
-        + f" ({asgi_med['batched'] / asgi_med['unbatched']:.1f}x)"
-    )
-    print(
-        f"  time per observation (batched, both cores, client included): {per_obs_us:.0f} us; the model's batched "
-        f"step costs {model_us:.2f} us of it ({100 * model_us / per_obs_us:.1f}%): "
-        f"{100 - 100 * model_us / per_obs_us:.1f}% is outside the model"
-    )
-    out = ROOT / "benchmarks" / "results" / f"serve-{datetime.date.today()}.json"
+    print(f"median runs of {args.repeats} ({args.streams} streams):")
+    for version in versions:
+        for key, x in summary[version]["wrk_median_run"].items():
+            print(
+                f"  {version:8s} {key:13s} (wrk): {x['throughput']:7.0f} obs/s, p50 {x['p50_ms']:.1f} ms, "
+                f"p99 {x['p99_ms']:.1f} ms"
+            )
+        s = summary[version]
+        print(
+            f"  {version:8s} batched / unbatched: wrk {s['wrk_batched_over_unbatched']:.1f}x, in process "
+            f"{s['asgi_batched_over_unbatched']:.1f}x ({s['asgi_median']['batched']:.0f} vs "
+            f"{s['asgi_median']['unbatched']:.0f} obs/s)"
+        )
+    if "baseline" in versions:
+        print(
+            "  current / baseline (wrk): "
+            + ", ".join(f"{k} {v:.2f}x" for k, v in summary["current_over_baseline"].items())
+        )
+    print(f"  the model's batched step is {model_us:.2f} us of the {per_obs_us:.0f} us an observation takes (batched)")
+    print(f"  load: {started} -> {finished}")
+    out = args.out or ROOT / "benchmarks" / "results" / f"serve-{datetime.date.today()}.json"
+    n = 1
+    while args.out is None and out.exists():  # never overwrite a recorded run
+        n += 1
+        out = out.with_name(f"serve-{datetime.date.today()}-{n}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {
-        "args": vars(args),
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "asgi_only"},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__},
-        "in_process": step,
-        "asgi_in_process": asgi,
-        "wrk_runs": wrk_runs,
-        "wrk_medians": wmed if use_wrk else None,
+        "uptime": {"start": started, "end": finished},
+        "versions": {v: _commit(src) for v, src in versions.items()},
+        "target": TARGET,
+        "in_process": {**step, "model_share_of_an_observation": model_us / per_obs_us},
         "runs": runs,
-        "medians": med,
-        "speedup": speedup,
-        "outside_model_share": 1 - model_us / per_obs_us,
+        "summary": summary,
+        "notes": (
+            "summary.<version>.wrk_median_run.<mode>@<connections>: of the repeats, the run with the median "
+            "throughput, with that run's own p50/p99 and mean batch; *_over_*: ratios of those runs' throughputs; "
+            "asgi_median: median observations/s in process (no sockets); load_1min: the load average as each run "
+            "began (2 cores shared with other work)"
+        ),
     }
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
