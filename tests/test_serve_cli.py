@@ -163,7 +163,8 @@ def test_uvicorn_gets_a_connection_bound(tmp_path, monkeypatch):
     out = CliRunner().invoke(app, ["serve", str(run), "--max-connections", "77", "--stream-queue", "5"])
     assert out.exit_code == 0, out.output
     assert seen["limit_concurrency"] == 77  # beyond it uvicorn answers 503 instead of taking every connection
-    assert json.loads(os.environ[CONFIG_ENV])["stream_queue"] == 5
+    shared = json.loads(os.environ[CONFIG_ENV])
+    assert shared["stream_queue"] == 5 and shared["limits"]["max_chunk"] == 256  # what each worker is built from
     os.environ.pop(CONFIG_ENV)
     out = CliRunner().invoke(app, ["serve", str(run), "--max-connections", "0"])
     assert out.exit_code == 1 and "--max-connections must be >= 1" in out.output

@@ -100,6 +100,7 @@ def register(app: typer.Typer) -> None:
             predict_queue=predict_queue,
         )
         shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in ("api_key", "limits")}
+        shared["limits"] = dataclasses.asdict(cfg.limits)
         os.environ[CONFIG_ENV] = json.dumps({**shared, "run": str(cfg.run), "api_key_env": api_key_env})
         console.print(f"serving {run} on http://{host}:{port} (docs: /docs; streams: {_shown(cfg.store)})")
         uvicorn.run(

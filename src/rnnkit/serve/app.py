@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException
 from ..tasks import load
 from ..tasks.base import Task, model_dir
 from .batcher import Batcher
-from .config import ServeConfig
+from .config import Limits, ServeConfig
 from .engine import Engine, Observation, error
 from .gate import Busy, Gate
 from .guard import Guard
@@ -258,7 +258,8 @@ def from_env() -> Guard:
     """``asgi`` of the options in ``$RNNKIT_SERVE_CONFIG`` (uvicorn's factory in each worker process)."""
     data = json.loads(os.environ[CONFIG_ENV])
     key_env = data.pop("api_key_env", None)
-    cfg = ServeConfig(**data, api_key=os.environ[key_env] if key_env else None)
+    limits = Limits(**data.pop("limits", {}))
+    cfg = ServeConfig(**data, limits=limits, api_key=os.environ[key_env] if key_env else None)
     # this process is a server: oversubscribed intra-op threads make a busy CPU many times slower
     torch.set_num_threads(cfg.threads)
     # the batch thread hands the GIL back and forth with the HTTP loop at every torch and SQLite call; at the
