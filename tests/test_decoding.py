@@ -135,3 +135,78 @@ def test_bad_arguments():
         SamplingConfig(top_p=1.5)
     with pytest.raises(ValueError, match="temperature"):
         SamplingConfig(temperature=-1)
+
+
+def _same_hypotheses(got, expect, exact=True):
+    assert len(got) == len(expect)
+    for g, e in zip(got, expect):
+        assert (g.tokens, g.finished) == (e.tokens, e.finished)
+        if exact:
+            assert (g.log_prob, g.score) == (e.log_prob, e.score)
+        else:
+            assert (g.log_prob, g.score) == (pytest.approx(e.log_prob, abs=1e-5), pytest.approx(e.score, abs=1e-5))
+        if e.attention is None:
+            assert g.attention is None
+        elif exact:
+            assert torch.equal(g.attention, e.attention)
+        else:
+            torch.testing.assert_close(g.attention, e.attention, atol=1e-6, rtol=1e-5)
+
+
+def _random_model(seed, V, S, peaked, inputs=3):
+    """A random autoregressive model with attention: logits from (previous token, a hidden state), the state mixed
+    by the token; ``peaked`` makes a few continuations dominate (many end tokens, early finishes)."""
+    gen = torch.Generator().manual_seed(seed)
+    emb, mix = torch.randn(V, 8, generator=gen), torch.randn(8, 8, generator=gen) / 3
+    out, keys = torch.randn(8, V, generator=gen) * (4.0 if peaked else 1.0), torch.randn(8, S, generator=gen)
+
+    def step(tokens, state):
+        h = torch.tanh(state @ mix + emb[tokens])
+        return h @ out, h, torch.softmax(h @ keys, -1)
+
+    return step, lambda state, index: state.index_select(0, index), torch.randn(inputs, 8, generator=gen)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("inputs", [3, 9])  # 9 inputs: finished ones leave the batch
+@pytest.mark.parametrize(("beam", "n_best", "alpha", "max_length"), [(1, 1, 0.0, 7), (3, 2, 0.6, 9), (5, 5, 1.0, 4)])
+def test_batched_search_equals_the_reference_loop(seed, inputs, beam, n_best, alpha, max_length):
+    """Tokens, log-probabilities, scores, finished flags and attention rows: identical to the search before the
+    batching (tests/_decoding_reference.py), with inputs finishing at different steps and some never."""
+    from _decoding_reference import reference_beam_search, reference_greedy_search
+
+    step, select, state = _random_model(seed, V=6, S=5, peaked=seed % 2 == 0, inputs=inputs)
+    args = (step, select, state, inputs, BOS, EOS)
+    kw = {"beam_size": beam, "max_length": max_length, "alpha": alpha, "n_best": n_best}
+    expect = reference_beam_search(*args, **kw)
+    for compact in (False, True):  # finished inputs leaving the batch may move the model's numbers in the last bit
+        for g, e in zip(beam_search(*args, **kw, compact=compact), expect):
+            _same_hypotheses(g, e, exact=not compact)
+    expect = reference_greedy_search(*args, max_length=max_length)
+    for compact in (False, True):
+        _same_hypotheses(greedy_search(*args, max_length=max_length, compact=compact), expect, exact=not compact)
+
+
+@pytest.mark.parametrize("attention", ["general", "bahdanau", "none"])
+def test_batched_search_equals_the_reference_on_an_encoder_decoder(attention):
+    from _decoding_reference import reference_beam_search
+    from rnnkit import EncoderDecoder, EncoderDecoderConfig, RNNConfig
+
+    torch.manual_seed(5)
+    m = EncoderDecoder(
+        EncoderDecoderConfig(
+            src_vocab=12,
+            tgt_vocab=12,
+            embedding_dim=8,
+            encoder=RNNConfig(cell="gru", hidden_size=8, bidirectional=True),
+            decoder=RNNConfig(cell="gru", hidden_size=8),
+            attention=attention,
+        )
+    ).eval()
+    src, lengths = torch.randint(4, 12, (5, 6)), torch.tensor([6, 2, 4, 1, 5])
+    with torch.no_grad():
+        got = m.translate(src, lengths, beam_size=4, max_length=8, alpha=0.6, n_best=3)
+        args = (m.decode_step, m.select_state, m.encode(src, lengths), 5, 2, 3)
+        expect = reference_beam_search(*args, beam_size=4, max_length=8, alpha=0.6, n_best=3)
+    for g, e in zip(got, expect):  # beams share their input's memory now: attention rounds differently
+        _same_hypotheses(g, e, exact=False)

@@ -73,6 +73,13 @@ def sample_next(logits: Tensor, cfg: SamplingConfig, generator: torch.Generator 
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+def _check_every(device: torch.device) -> int:
+    """Steps between "is every input done?" checks. Reading a CPU tensor costs nothing; on an accelerator it waits
+    for the device, so the loop checks every few steps and runs a few idle steps at the end instead (finished rows
+    are frozen, so the results are the same)."""
+    return 1 if device.type == "cpu" else 8
+
+
 def sample_sequence(
     step: StepFn,
     state: Any,
@@ -94,6 +101,7 @@ def sample_sequence(
     tokens, out = first, []
     done = torch.zeros(N, dtype=torch.bool, device=first.device)
     lengths = torch.full((N,), max_length, dtype=torch.long, device=first.device)
+    every = _check_every(first.device)
     for t in range(max_length):
         logits, state, _ = step(tokens, state)
         drawn = sample_next(logits, sampling, generator)
@@ -101,12 +109,15 @@ def sample_sequence(
         out.append(nxt)
         if stop_token is not None:
             newly = (nxt == stop_token) & ~done
-            lengths[newly] = t + 1
+            lengths = torch.where(newly, t + 1, lengths)
             done |= newly
-            if bool(done.all()):
+            if (t + 1) % every == 0 and bool(done.all()):
                 break
         tokens = drawn  # finished rows keep running on real tokens; their output is padding
-    return torch.stack(out, 1), lengths
+    tokens_out = torch.stack(out, 1)
+    if stop_token is not None and every > 1 and bool(done.all()):  # idle steps after the last stop: cut them
+        tokens_out = tokens_out[:, : int(lengths.max())]
+    return tokens_out, lengths
 
 
 @dataclass
@@ -133,6 +144,11 @@ def length_penalty(length: int, alpha: float) -> float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
+#: fewest rows a step keeps when finished inputs leave the batch: matrix libraries switch to other kernels (other
+#: rounding) for products of fewer rows, and the search must not change its numbers by leaving
+MIN_ROWS = 8
+
+
 def beam_search(
     step: StepFn,
     select: SelectFn,
@@ -144,12 +160,23 @@ def beam_search(
     max_length: int = 100,
     alpha: float = 0.0,
     n_best: int = 1,
+    *,
+    compact: bool = True,
 ) -> list[list[Hypothesis]]:
     """Beam search from ``state`` (batch ``batch_size``) starting with token ``bos``.
 
     Keeps the ``beam_size`` best partial sequences per input; a sequence ends at ``eos`` or at ``max_length``.
     An input is done once it has ``beam_size`` finished hypotheses. Returns, per input, the ``n_best``
     hypotheses by ``score`` (log-probability / length penalty with exponent ``alpha``), best first.
+
+    Every step is a fixed set of tensor operations over all ``B * K`` beams at once (no Python loop over inputs or
+    beams): each step records its back-pointers, tokens, attention rows and the end-of-sequence candidates it
+    accepted, and the hypotheses are read back along the back-pointers once, at the end; attention history is
+    never copied from beam to beam. With ``compact``, inputs that are done leave the batch (``select`` then gets
+    an index with fewer rows: the remaining inputs' beams, ``beam_size`` per input, in order), so the model stops
+    computing for them; at least :data:`MIN_ROWS` rows stay. The search is the same; the model's numbers may
+    differ in the last bit (vectorised kernels round the tail of a tensor differently), so ``compact=False``
+    reproduces an uncompacted run bit for bit.
     """
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
@@ -163,100 +190,201 @@ def beam_search(
     tokens = torch.full((B * K,), bos, dtype=torch.long, device=device)
     scores = torch.full((B, K), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: keep one
-    history: list[list[list[int]]] = [[[] for _ in range(K)] for _ in range(B)]
-    attn_hist: list[list[list[Tensor]]] = [[[] for _ in range(K)] for _ in range(B)]
-    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
-    done = [False] * B
-
-    def hyp(b: int, k: int, toks: list[int], atts: list[Tensor], logp: float, ended: bool) -> Hypothesis:
-        length = len(toks) + (1 if ended else 0)
-        att = torch.stack(atts) if atts else None
-        return Hypothesis(toks, logp, logp / length_penalty(length, alpha), ended, att)
-
-    for _ in range(max_length):
+    n_done = torch.zeros(B, dtype=torch.long, device=device)  # finished hypotheses per input
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    alive = torch.arange(B, device=device)  # the input of each row block
+    trace: list[tuple[Tensor, ...]] = []  # per step: inputs, parent, token, accepted, cand src, cand score
+    attns: list[Tensor] = []
+    every = _check_every(device)
+    for t in range(max_length):
         logits, state, attn = step(tokens, state)
-        logp = F.log_softmax(logits.float(), dim=-1)  # (B*K, V)
-        V = logp.shape[-1]
-        cand = (scores.view(-1, 1) + logp).view(B, K * V)
-        top_scores, top_idx = cand.topk(min(2 * K, K * V), dim=1)
-        new_src, new_tok, new_scores = [], [], []
-        for b in range(B):
-            keep_src, keep_tok, keep_sc = [], [], []
-            if not done[b]:
-                for sc, idx in zip(top_scores[b].tolist(), top_idx[b].tolist()):
-                    if sc == float("-inf") or len(keep_src) == K:
-                        break
-                    k, tok = divmod(idx, V)
-                    atts = attn_hist[b][k] + ([attn[b * K + k].detach()] if attn is not None else [])
-                    if tok == eos:
-                        if len(finished[b]) < K:
-                            finished[b].append(hyp(b, k, history[b][k], atts, sc, True))
-                        continue
-                    keep_src.append(k)
-                    keep_tok.append(tok)
-                    keep_sc.append(sc)
-                if len(finished[b]) >= K:
-                    done[b] = True
-            while len(keep_src) < K:  # pad dead beams (done inputs, or fewer live candidates)
-                keep_src.append(0)
-                keep_tok.append(eos)
-                keep_sc.append(float("-inf"))
-            new_src.append(keep_src)
-            new_tok.append(keep_tok)
-            new_scores.append(keep_sc)
-        src = torch.tensor(new_src, device=device)  # (B, K) source beam of each new beam
-        for b in range(B):
-            history[b] = [history[b][k] + [tok] for k, tok in zip(new_src[b], new_tok[b])]
-            if attn is not None:
-                attn_hist[b] = [attn_hist[b][k] + [attn[b * K + k].detach()] for k in new_src[b]]
-        scores = torch.tensor(new_scores, device=device)
-        if all(done):
-            break
-        flat = (torch.arange(B, device=device)[:, None] * K + src).view(-1)
-        state = select(state, flat)
-        tokens = torch.tensor(new_tok, device=device).view(-1)
-    for b in range(B):  # unfinished beams count as hypotheses when max_length is reached
-        if not done[b]:
+        logp = F.log_softmax(logits.float(), dim=-1)  # (G*K, V)
+        G, V = alive.shape[0], logp.shape[-1]
+        cand = (scores.view(-1, 1) + logp).view(G, K * V)
+        top_scores, top_idx = cand.topk(min(2 * K, K * V), dim=1)  # (G, C), best first
+        src, tok = top_idx // V, top_idx % V
+        valid = (top_scores > float("-inf")) & ~done[:, None]
+        ends = tok == eos
+        live = valid & ~ends
+        # candidates are taken best first until K live ones are found; the end tokens met on the way finish
+        # hypotheses, as long as the input has fewer than K finished
+        seen = valid & (live.cumsum(1) - live.long() < K)
+        ending = seen & ends
+        accepted = ending & (n_done[:, None] + ending.cumsum(1) <= K)
+        keep = live & seen
+        order = torch.argsort((~keep).to(torch.uint8), dim=1, stable=True)[:, :K]  # the kept ones first, in order
+        kept = keep.gather(1, order)
+        parent = torch.where(kept, src.gather(1, order), 0)  # dead beams: parent 0, token eos, score -inf
+        new_tok = torch.where(kept, tok.gather(1, order), eos)
+        scores = torch.where(kept, top_scores.gather(1, order), float("-inf"))
+        n_done = n_done + accepted.sum(1)
+        done = done | (n_done >= K)
+        trace.append((alive, parent, new_tok, accepted, src, top_scores))
+        if attn is not None:
+            attns.append(attn.detach())
+        if (t + 1) % every and t + 1 < max_length:
+            rows = (torch.arange(G, device=device)[:, None] * K + parent).view(-1)
+        else:
+            live_inputs = int((~done).sum())
+            if live_inputs == 0:
+                break
+            rows = (torch.arange(G, device=device)[:, None] * K + parent).view(-1)
+            if (
+                compact and live_inputs < G and G * K > MIN_ROWS
+            ):  # finished inputs leave; a few stay if rows would run short
+                stay = ~done
+                short = -(-MIN_ROWS // K) - live_inputs
+                if short > 0:
+                    stay |= done & (done.cumsum(0) <= short)
+                index = stay.nonzero().squeeze(1)
+                rows = rows.view(G, K)[index].view(-1)
+                alive, scores, n_done, done, new_tok = (v[index] for v in (alive, scores, n_done, done, new_tok))
+        state = select(state, rows)
+        tokens = new_tok.view(-1)
+    return _read_beams(trace, attns, scores, alive, done, B, K, alpha, n_best)
+
+
+def _read_beams(
+    trace: list[tuple[Tensor, ...]],
+    attns: list[Tensor],
+    scores: Tensor,
+    alive: Tensor,
+    done: Tensor,
+    B: int,
+    K: int,
+    alpha: float,
+    n_best: int,
+) -> list[list[Hypothesis]]:
+    """The hypotheses of :func:`beam_search`, read along the recorded back-pointers (one copy to the host).
+
+    Hypotheses are ranked first (a score needs only the log-probability and the length); tokens and attention
+    rows are read back for the ``n_best`` returned per input only.
+    """
+    steps = len(trace)
+    inputs = [s[0].tolist() for s in trace]
+    parents = [s[1].tolist() for s in trace]  # [step][row][k]
+    toks = [s[2].tolist() for s in trace]
+    cand_src = [s[4].tolist() for s in trace]
+    cand_score = [s[5].tolist() for s in trace]
+    row_of = [{b: r for r, b in enumerate(ids)} for ids in inputs]  # [step] input -> row
+    starts = [0]  # first row of each step in the concatenated attention
+    for a in attns:
+        starts.append(starts[-1] + a.shape[0])
+    attention = torch.cat(attns) if attns else None  # (sum of rows, S)
+
+    def read(b: int, last: int, k: int, extra: list[int]) -> tuple[list[int], Tensor | None]:
+        """Tokens of beam ``k`` of input ``b`` after step ``last``; attention rows fed at steps 0..last, + extra."""
+        out, rows = [], []
+        for s in range(last, -1, -1):
+            r = row_of[s][b]
+            p = parents[s][r][k]
+            out.append(toks[s][r][k])
+            if attention is not None:
+                rows.append(starts[s] + r * K + p)
+            k = p
+        rows = rows[::-1] + extra
+        att = attention.index_select(0, torch.tensor(rows)) if attention is not None and rows else None
+        return out[::-1], att
+
+    # (score, log_prob, finished, how to read it back) per hypothesis, in the order the search found them
+    found: list[list[tuple[float, float, bool, tuple[int, int, list[int]]]]] = [[] for _ in range(B)]
+    for t in range(steps):
+        for r, c in trace[t][3].nonzero().tolist():  # input, then candidate order: the order they were found
+            b, k, logp = inputs[t][r], cand_src[t][r][c], cand_score[t][r][c]
+            row = [starts[t] + r * K + k] if attns else []
+            found[b].append((logp / length_penalty(t + 1, alpha), logp, True, (t - 1, k, row)))
+    final, last_inputs, ended = scores.tolist(), alive.tolist(), done.tolist()
+    for r, b in enumerate(last_inputs):  # unfinished beams count as hypotheses when max_length is reached
+        if not ended[r]:
             for k in range(K):
-                sc = float(scores[b, k])
-                if sc > float("-inf"):
-                    finished[b].append(hyp(b, k, history[b][k], attn_hist[b][k], sc, False))
-    return [sorted(f, key=lambda h: h.score, reverse=True)[:n_best] for f in finished]
+                if final[r][k] > float("-inf"):
+                    logp = final[r][k]
+                    found[b].append((logp / length_penalty(steps, alpha), logp, False, (steps - 1, k, [])))
+    out = []
+    for b in range(B):
+        best = sorted(found[b], key=lambda h: h[0], reverse=True)[:n_best]
+        hyps = []
+        for score, logp, finished, (last, k, extra) in best:
+            tokens, att = read(b, last, k, extra)
+            hyps.append(Hypothesis(tokens, logp, score, finished, att))
+        out.append(hyps)
+    return out
 
 
 def greedy_search(
-    step: StepFn, select: SelectFn, state: Any, batch_size: int, bos: int, eos: int, max_length: int = 100
+    step: StepFn,
+    select: SelectFn,
+    state: Any,
+    batch_size: int,
+    bos: int,
+    eos: int,
+    max_length: int = 100,
+    *,
+    compact: bool = True,
 ) -> list[Hypothesis]:
-    """Always take the most likely next token; one :class:`Hypothesis` per input."""
+    """Always take the most likely next token; one :class:`Hypothesis` per input.
+
+    Tensor operations over the whole batch per step; the hypotheses are read back once, at the end. With
+    ``compact``, inputs that ended leave the batch (``select`` gets the remaining rows), as in :func:`beam_search`.
+    """
     if max_length < 1:
         raise ValueError(f"max_length must be >= 1, got {max_length}")
     device = _device_of(state)
-    tokens = torch.full((batch_size,), bos, dtype=torch.long, device=device)
-    seqs: list[list[int]] = [[] for _ in range(batch_size)]
-    atts: list[list[Tensor]] = [[] for _ in range(batch_size)]
-    logps = [0.0] * batch_size
-    ended = [False] * batch_size
-    for _ in range(max_length):
+    B = batch_size
+    tokens = torch.full((B,), bos, dtype=torch.long, device=device)
+    logps = torch.zeros(B, dtype=torch.float64, device=device)
+    ended = torch.zeros(B, dtype=torch.bool, device=device)
+    steps = torch.full((B,), max_length, dtype=torch.long, device=device)  # tokens before eos
+    alive = torch.arange(B, device=device)  # the input of each row
+    trace: list[tuple[Tensor, Tensor]] = []  # per step: inputs, picked token
+    attns: list[Tensor] = []
+    every = _check_every(device)
+    for t in range(max_length):
         logits, state, attn = step(tokens, state)
         logp = F.log_softmax(logits.float(), dim=-1)
         best, nxt = logp.max(-1)
-        for b in range(batch_size):
-            if ended[b]:
-                continue
-            logps[b] += float(best[b])
-            if attn is not None:
-                atts[b].append(attn[b].detach())
-            if int(nxt[b]) == eos:
-                ended[b] = True
-            else:
-                seqs[b].append(int(nxt[b]))
-        if all(ended):
-            break
+        was = ended[alive]
+        logps = logps.index_add(0, alive, torch.where(was, 0.0, best.double()))
+        newly = ~was & (nxt == eos)
+        steps = steps.index_copy(0, alive, torch.where(newly, t, steps[alive]))
+        ended = ended.index_copy(0, alive, was | newly)
+        trace.append((alive, nxt))
+        if attn is not None:
+            attns.append(attn.detach())
+        if (t + 1) % every == 0 or t + 1 == max_length:
+            live = int((~ended).sum())
+            if live == 0:
+                break
+            G = alive.shape[0]
+            if compact and live < G and G > MIN_ROWS:
+                stay = ~ended[alive]
+                if live < MIN_ROWS:
+                    stay |= ~stay & ((~stay).cumsum(0) <= MIN_ROWS - live)
+                index = stay.nonzero().squeeze(1)
+                state = select(state, index)
+                alive, nxt = alive[index], nxt[index]
         tokens = nxt
-    return [
-        Hypothesis(seqs[b], logps[b], logps[b], ended[b], torch.stack(atts[b]) if atts[b] else None)
-        for b in range(batch_size)
-    ]
+    inputs = [s[0].tolist() for s in trace]
+    picked = [s[1].tolist() for s in trace]
+    starts = [0]
+    for a in attns:
+        starts.append(starts[-1] + a.shape[0])
+    attention = torch.cat(attns) if attns else None  # (sum of rows, S)
+    n, fin, lp = steps.tolist(), ended.tolist(), logps.tolist()
+    rows_of: list[list[tuple[int, int]]] = [[] for _ in range(B)]  # per input: (step, row) in step order
+    for s_, ids in enumerate(inputs):
+        for r, b_ in enumerate(ids):
+            rows_of[b_].append((s_, r))
+    out = []
+    for b_ in range(B):
+        m = min(n[b_], len(rows_of[b_]))
+        seq = [picked[s_][r] for s_, r in rows_of[b_][:m]]
+        att = None
+        if attention is not None:
+            kept = rows_of[b_][: m + (1 if fin[b_] else 0)]
+            att = attention.index_select(0, torch.tensor([starts[s_] + r for s_, r in kept], dtype=torch.long))
+        out.append(Hypothesis(seq, lp[b_], lp[b_], fin[b_], att))
+    return out
 
 
 def _device_of(state: Any) -> torch.device:

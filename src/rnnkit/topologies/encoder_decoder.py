@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -88,6 +90,9 @@ class EncoderDecoder(nn.Module):
     """``src (B, S)`` -> ``tgt (B, T)``. ``forward(src, src_lengths, tgt_in)`` gives ``logits (B, T, V)`` for the
     next target token at every step (teacher forcing); ``translate`` searches (greedy or beam)."""
 
+    #: decode_step reads a memory row shared by a run of consecutive tokens (see :meth:`beam_select`)
+    beams_share_memory: ClassVar[bool] = True
+
     def __init__(self, cfg: EncoderDecoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -143,20 +148,51 @@ class EncoderDecoder(nn.Module):
         return self.out(features)
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """Previous target tokens ``(N,)`` -> ``(logits (N, V), state, attention weights (N, S) or None)``."""
+        """Previous target tokens ``(N,)`` -> ``(logits (N, V), state, attention weights (N, S) or None)``.
+
+        The memory may hold one row per token or one per group of ``N / G`` consecutive tokens (beam search: the
+        beams of an input share its memory, see :meth:`beam_select`).
+        """
         emb = self.drop(self.tgt_embed(tokens))
         weights = None
         if self.kind == "bahdanau":
-            context, weights = self.attention(state.rnn[0][-1], state.memory, state.mask)  # query: h_{t-1}
+            context, weights = self._attend(state.rnn[0][-1], state)  # query: h_{t-1}
             y, rnn = self.decoder.step(torch.cat([emb, context], -1), state.rnn)
             features = torch.cat([y, context], -1)
         else:
             y, rnn = self.decoder.step(emb, state.rnn)
             features = y
             if self.attention is not None:
-                context, weights = self.attention(y, state.memory, state.mask)  # query: h_t
+                context, weights = self._attend(y, state)  # query: h_t
                 features = torch.tanh(self.combine(torch.cat([context, y], -1)))
         return self._logits(features), DecoderState(rnn, state.memory, state.mask), weights
+
+    def _attend(self, query: Tensor, state: DecoderState) -> tuple[Tensor, Tensor]:
+        """Attention of ``query (N, H)`` over the memory; with ``G < N`` memory rows, each run of ``N / G``
+        queries reads one memory row as the time axis of one attention call: no copy of the memory per query."""
+        assert self.attention is not None
+        N, G = query.shape[0], state.memory.shape[0]
+        if N == G:
+            return self.attention(query, state.memory, state.mask)
+        context, weights = self.attention(query.view(G, N // G, -1), state.memory, state.mask)
+        return context.reshape(N, -1), weights.reshape(N, -1)
+
+    @staticmethod
+    def beam_select(beams: int) -> Callable[[DecoderState, Tensor], DecoderState]:
+        """``select`` for :func:`~rnnkit.decoding.beam_search` that keeps one memory row per input, shared by its
+        ``beams`` rows: a reordering of beams within their inputs touches only the recurrent state, and the
+        memory is selected only when the set of inputs changes (the start, and finished inputs leaving)."""
+
+        def select(state: DecoderState, index: Tensor) -> DecoderState:
+            rows = state.rnn[0].shape[1]
+            rnn = tuple(s.index_select(1, index) for s in state.rnn)
+            per = rows // state.memory.shape[0]  # rows per input before: 1 at the start, then beams
+            if index.numel() == rows and per == beams:
+                return DecoderState(rnn, state.memory, state.mask)
+            inputs = index[::beams] // per
+            return DecoderState(rnn, state.memory.index_select(0, inputs), state.mask.index_select(0, inputs))
+
+        return select
 
     @staticmethod
     def select_state(state: DecoderState, index: Tensor) -> DecoderState:
@@ -211,9 +247,12 @@ class EncoderDecoder(nn.Module):
         if beam_size == 1 and n_best == 1:
             hyps = greedy_search(self.decode_step, self.select_state, state, B, self.cfg.bos, self.cfg.eos, max_length)
             return [[h] for h in hyps]
+        # beams share their input's memory where decode_step can read it so (this class); a stand-in borrowing
+        # translate (the ONNX predictor) gets a memory row per beam
+        shared = getattr(self, "beams_share_memory", False)
         return beam_search(
             self.decode_step,
-            self.select_state,
+            self.beam_select(beam_size) if shared else self.select_state,
             state,
             B,
             self.cfg.bos,
