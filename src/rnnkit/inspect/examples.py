@@ -166,12 +166,14 @@ def _tag(task: Any, data: Path | None, text: str | None, index: int, n: int, lay
         except ValueError:  # plain text, one sentence per line
             sentences = task.read_tokens(data, "text")
     rows = _pick(len(sentences), index, n, "sentences")
-    ids = [task.vocab.encode(task._norm(s)) or [task.vocab.unk] for s in sentences]
+    # what the model reads: word ids, or (T, F) ids with the casing and character columns of the recipe's tagger
+    encoded = [torch.as_tensor(task.encode(s or ["<unk>"])) for s in sentences]
+    ids = [e[:, 0].tolist() if e.dim() == 2 else e.tolist() for e in encoded]  # the word ids
     _check_known(sentences[index], ids[index], task.vocab.unk, index)
-    x, lengths = _token_batch(ids, rows, task.vocab.pad)
+    x, lengths = pad_collate([(encoded[i],) for i in rows], pad=task.vocab.pad)
     tags = task.predict([sentences[index]])[0]
     return Examples(
-        chosen=(torch.tensor([ids[index]]), None, torch.tensor([len(ids[index])])),
+        chosen=(encoded[index].unsqueeze(0), None, torch.tensor([len(ids[index])])),
         batch=(x, None, lengths),
         labels=list(sentences[index]),
         count=len(sentences),
