@@ -8,12 +8,20 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from .precision import accepts, autocast_dtype
+
 if TYPE_CHECKING:
     from .recurrent import Recurrent
 
 
 def _name(layer: Recurrent) -> str:
     return f"Recurrent(input_size={layer.input_size})"
+
+
+def _mixed(s: Tensor, x: Tensor) -> bool:
+    """Under autocast a state and an input may differ: each float32 or autocast's lower precision."""
+    low = autocast_dtype(x)
+    return low is not None and {s.dtype, x.dtype} <= {low, torch.float32}
 
 
 def check_finite(name: str, what: str, t: Tensor) -> None:
@@ -36,7 +44,8 @@ def _bad_shape(layer: Recurrent, x: object, time_axis: bool) -> None:
 
 
 def check_input(layer: Recurrent, x: Tensor, weight: Tensor, *, time_axis: bool) -> None:
-    """``x`` must be ``(B, T, F)`` (or ``(B, F)`` for ``step``), floating, of the parameters' dtype and device."""
+    """``x`` must be ``(B, T, F)`` (or ``(B, F)`` for ``step``), floating, of the parameters' dtype and device (or of
+    autocast's lower precision, inside ``torch.autocast``)."""
     F = layer.input_size
     if not isinstance(x, Tensor) or x.dim() != (3 if time_axis else 2) or x.shape[-1] != F:
         _bad_shape(layer, x, time_axis)
@@ -44,7 +53,7 @@ def check_input(layer: Recurrent, x: Tensor, weight: Tensor, *, time_axis: bool)
         raise ValueError(
             f"{_name(layer)}: expected a floating-point input, got dtype {x.dtype} (convert with x.float())"
         )
-    if x.dtype != weight.dtype or x.device != weight.device:
+    if (x.dtype != weight.dtype or x.device != weight.device) and not accepts(x, weight):
         raise ValueError(
             f"{_name(layer)}: input is {x.dtype} on {x.device} but the parameters are {weight.dtype} on "
             f"{weight.device}; move one to the other (layer.to(x) or x.to(weight))"
@@ -90,7 +99,7 @@ def check_state(layer: Recurrent, state: object, B: int, x: Tensor) -> tuple[Ten
     for label, s in zip(("h", "c"), state):
         if s.shape != want:
             raise ValueError(f"{_name(layer)}: state {label} must be (L*D, B, H) = {want}, got {tuple(s.shape)}")
-        if s.dtype != dtype or s.device != device:
+        if (s.dtype != dtype or s.device != device) and not (s.device == device and _mixed(s, x)):
             raise ValueError(
                 f"{_name(layer)}: state {label} is {s.dtype} on {s.device}, the input is {x.dtype} on {x.device}"
             )

@@ -56,6 +56,12 @@ SHARED = (
     Flag("seed", "--seed", "seed for weights, data order and dropout", int, key="trainer.seed"),
     Flag("device", "--device", "auto (CUDA if present, else CPU), cpu, cuda or mps", key="trainer.device"),
     Flag(
+        "precision",
+        "--precision",
+        "fp32, bf16 (mixed precision: CPUs with AVX512-BF16/AMX, GPUs) or fp16 (CUDA)",
+        key="trainer.precision",
+    ),
+    Flag(
         "checkpoint_every",
         "--checkpoint-every",
         "also checkpoint every N steps (500) or minutes (10m, 90s)",

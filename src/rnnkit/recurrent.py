@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from .cells import Cell, CellInit, Params, State, cell_class
 from .checks import check_input, check_lengths, check_state
 from .fused import fused_forward
+from .precision import autocast, check_precision
 from .sequence_kernel import KERNEL_MODES, kernel_forward
 from .sequence_kernel import available as kernel_available
 from .stepping import fused_step
@@ -83,6 +84,9 @@ class Recurrent(nn.Module):
             its own code, under ``"fused"`` it is refused.
         bias, init, cell_options: passed to each cell (``cell_options`` e.g. ``{"eps": 1e-5}``).
         check_finite: also reject inputs and states holding NaN or inf (one extra reduction per call).
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA): run ``forward``/``step`` under torch's autocast in
+            that precision (:mod:`rnnkit.precision`); outputs and state come back in the input's dtype. Inside a
+            ``torch.autocast`` block (the Trainer's ``precision``) the layer also accepts autocast's dtype as input.
 
     State is a tuple (LSTM ``(h, c)``, others ``(h,)``) of ``(L*D, B, H)`` tensors, ordered layer-major then
     direction as in torch.nn. Parameters are named as torch.nn's (``weight_ih_l0_reverse``) so state_dicts
@@ -103,9 +107,12 @@ class Recurrent(nn.Module):
         init: CellInit | None = None,
         cell_options: Mapping[str, Any] | None = None,
         check_finite: bool = False,
+        precision: str = "fp32",
     ) -> None:
         super().__init__()
         name = f"Recurrent(input_size={input_size})"
+        check_precision(precision, name=f"{name}: precision")
+        self.precision = precision
         if num_layers < 1:
             raise ValueError(f"{name}: num_layers must be >= 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
@@ -270,7 +277,8 @@ class Recurrent(nn.Module):
             s += ", bidirectional=True"
         if self.dropout:
             s += f", dropout={self.dropout}"
-        return s + f", impl={self.impl!r}" + (f" (fused {self.fused_mode})" if self.fused_mode else "")
+        s += f", impl={self.impl!r}" + (f" (fused {self.fused_mode})" if self.fused_mode else "")
+        return s + (f", precision={self.precision!r}" if self.precision != "fp32" else "")
 
     # ---- running -----------------------------------------------------------------------------------------
     def forward(
@@ -287,6 +295,15 @@ class Recurrent(nn.Module):
         Returns:
             ``output (B, T, D*H)`` (zero past each length) and the state after each sequence's last valid step.
         """
+        if self.precision != "fp32":
+            with autocast(self.precision, x.device):
+                out, new = self._forward(x, state, lengths)
+            return out.to(x.dtype), tuple(s.to(x.dtype) for s in new)
+        return self._forward(x, state, lengths)
+
+    def _forward(
+        self, x: Tensor, state: State | Tensor | None, lengths: Tensor | Sequence[int] | None
+    ) -> tuple[Tensor, State]:
         weight = self._param(0, "weight_ih")
         check_input(self, x, weight, time_axis=True)
         B, T = x.shape[0], x.shape[1]
@@ -372,6 +389,13 @@ class Recurrent(nn.Module):
                 "Recurrent.step: a bidirectional layer cannot stream (its backward direction starts at the end of "
                 "the sequence); call forward() on the whole sequence, or build it with bidirectional=False"
             )
+        if self.precision != "fp32":
+            with autocast(self.precision, x.device):
+                y, new = self._step(x, state, check)
+            return y.to(x.dtype), tuple(s.to(x.dtype) for s in new)
+        return self._step(x, state, check)
+
+    def _step(self, x: Tensor, state: State | Tensor | None, check: bool) -> tuple[Tensor, State]:
         if check:
             check_input(self, x, self._parameters[self._names[0]["weight_ih"]], time_axis=False)  # type: ignore[arg-type]
             state = self.initial_state(x.shape[0], like=x) if state is None else check_state(self, state, x.shape[0], x)

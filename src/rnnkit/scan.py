@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from . import _ext
+from .precision import kernel_float
 
 # log of a coefficient that must vanish (masked steps); finite so that gradients stay finite.
 LOG_ZERO = -1e4
@@ -112,12 +113,13 @@ def minrnn_sequence(u: Tensor, h0: Tensor, lengths: Tensor | None, lstm: bool) -
     """minGRU (``u = k_z, k_h``) or minLSTM (``u = k_f, k_i, k_h``) over projected inputs ``u (B, T, G*H)`` from
     ``h0 (B, H)``: ``(output (B, T, H), h_T)``, zero outputs past each length and the state at its last valid step.
     ``None`` where the C++ kernels cannot run (not built, not a float32/float64 CPU tensor)."""
-    if u.device.type != "cpu" or u.dtype not in (torch.float32, torch.float64) or _ext.load() is None:
+    if u.device.type != "cpu" or not u.is_floating_point() or _ext.load() is None:
         return None
+    dtype = u.dtype  # bf16/fp16 (autocast) run in float32 and get their dtype back
     lens = u.new_empty(0, dtype=torch.long) if lengths is None else lengths.to("cpu", torch.long).contiguous()
-    u, h0 = u.contiguous(), h0.contiguous()
+    u, h0 = (t.contiguous() for t in kernel_float(u, h0))
     if torch.is_grad_enabled() and (u.requires_grad or h0.requires_grad):
         out, h = _MinRNN.apply(u, h0, lens, lstm)
     else:
         out, h = _ext.load().minrnn_forward(u, h0, lens, lstm)
-    return out, h
+    return out.to(dtype), h.to(dtype)

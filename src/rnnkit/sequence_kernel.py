@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from . import _ext
+from .precision import LOW, kernel_float
 
 MODES = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
 #: cells that ``Recurrent(impl="auto")`` runs on this kernel even without lengths (faster than torch's kernel at
@@ -81,8 +82,9 @@ class _Directions(torch.autograd.Function):
 
 
 def available(x: Tensor) -> bool:
-    """Whether the kernel can run on ``x``: a float32/float64 CPU tensor with the C++ kernels built."""
-    return x.device.type == "cpu" and x.dtype in DTYPES and _ext.load() is not None
+    """Whether the kernel can run on ``x``: a floating CPU tensor with the C++ kernels built (bf16/fp16, e.g. under
+    autocast, run their recurrence in float32: :func:`rnnkit.precision.kernel_float`)."""
+    return x.device.type == "cpu" and (x.dtype in DTYPES or x.dtype in LOW) and _ext.load() is not None
 
 
 def directions(
@@ -102,7 +104,7 @@ def directions(
         xw = F.linear(x, w_ih, b_ih)  # (B, T, G*H): the input half for every timestep, left to autograd
         b = xw.new_zeros(w_hh.shape[0]) if b_hh is None else b_hh
         c = xw.new_empty(0) if c0 is None else c0
-        args += [xw.contiguous(), h0.contiguous(), c.contiguous(), w_hh.contiguous(), b.contiguous()]
+        args += [t.contiguous() for t in kernel_float(xw, h0, c, w_hh, b)]
     lens = x.new_empty(0, dtype=torch.long) if lengths is None else lengths.to("cpu", torch.long).contiguous()
     reverse = [d == 1 for d in range(len(states))]
     if torch.is_grad_enabled() and any(t.requires_grad for t in args):
@@ -149,4 +151,6 @@ def kernel_forward(
         layer_in = torch.cat(outs, -1) if D == 2 else outs[0]
         if dropout and training and k < num_layers - 1:
             layer_in = F.dropout(layer_in, dropout, True)
-    return layer_in, ((torch.stack(hs), torch.stack(cs)) if lstm else (torch.stack(hs),))
+    dtype = x.dtype  # bf16/fp16 inputs ran in float32 and get their own dtype back
+    finals = (torch.stack(hs), torch.stack(cs)) if lstm else (torch.stack(hs),)
+    return layer_in.to(dtype), tuple(f.to(dtype) for f in finals)

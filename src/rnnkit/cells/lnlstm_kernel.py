@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from .. import _ext
+from ..precision import kernel_float
 from ..sequence_kernel import PARALLEL_MACS
 from .base import Params, State
 
@@ -58,12 +59,11 @@ def lnlstm_sequence(
     Returns ``(output (B, T, H), (h_T, c_T))`` — zero outputs past each length, state at the last valid step — or
     ``None`` when the kernel is unavailable (or the tensors are not on the CPU), meaning "use the reference loop".
     """
-    if x.device.type != "cpu" or _ext.load() is None:
+    if x.device.type != "cpu" or not x.is_floating_point() or _ext.load() is None:
         return None
-    h0, c0 = (s.contiguous() for s in state)
     G = p["weight_hh"].shape[0]
-    xw = F.linear(x, p["weight_ih"]).contiguous()  # (B, T, 4H): the only input-side op left to autograd
-    zeros = x.new_zeros(G)
+    xw = F.linear(x, p["weight_ih"])  # (B, T, 4H): the only input-side op left to autograd
+    zeros = xw.new_zeros(G, dtype=p["weight_hh"].dtype)
     params = [
         p["weight_hh"],
         p["ln_ih_weight"],
@@ -72,12 +72,13 @@ def lnlstm_sequence(
         p["ln_c_weight"],
         p.get("ln_c_bias", zeros[: G // 4]),
     ]
-    params = [t.contiguous() for t in params]
-    mask = x.new_empty(0)
+    # bf16/fp16 (autocast) run in float32 and get their dtype back
+    xw, h0, c0, *params = (t.contiguous() for t in kernel_float(xw, *state, *params))
+    mask = xw.new_empty(0)
     if lengths is not None:
-        mask = (torch.arange(x.shape[1])[:, None] < lengths[None, :]).to(x.dtype)  # (T, B)
+        mask = (torch.arange(x.shape[1])[:, None] < lengths[None, :]).to(xw.dtype)  # (T, B)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (xw, h0, c0, *params)):
         out, h, c = _LNLSTMFunction.apply(xw, h0, c0, *params, mask, eps)
     else:
         out, h, c, *_ = _ext.load().lnlstm_forward(xw, h0, c0, *params, mask, eps, False, PARALLEL_MACS)
-    return out, (h, c)
+    return out.to(x.dtype), (h.to(x.dtype), c.to(x.dtype))

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import option
+from ..precision import PRECISIONS
 
 __all__ = ["TrainerConfig", "parse_every"]
 
@@ -44,6 +45,9 @@ class TrainerConfig:
         progress: show progress: a bar on a terminal, otherwise a plain line every ``progress_seconds`` seconds
             and one per evaluation.
         device: where to train: ``auto`` (CUDA if present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        precision: ``fp32``; ``bf16`` (mixed precision under torch's autocast: products in bf16, parameters,
+            optimizer and loss in float32; CPUs with AVX512-BF16/AMX and most GPUs); ``fp16`` (CUDA, with gradient
+            scaling). See :mod:`rnnkit.precision`.
     """
 
     epochs: int | None = 10
@@ -73,6 +77,7 @@ class TrainerConfig:
     progress: bool = True
     progress_seconds: float = 30.0
     device: str = "auto"
+    precision: str = "fp32"
 
     @property
     def epoch_limit(self) -> int:
@@ -103,6 +108,8 @@ class TrainerConfig:
             raise bad("progress_seconds", ">= 0", self.progress_seconds)
         if self.mode not in ("min", "max"):
             raise bad("mode", "'min' or 'max'", repr(self.mode))
+        if self.precision not in PRECISIONS:
+            raise bad("precision", " or ".join(PRECISIONS), repr(self.precision))
 
 
 _EVERY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?")
@@ -122,5 +129,3 @@ def parse_every(text: str) -> tuple[int | None, float | None]:
         if m[2] is not None:
             return None, float(m[1]) * {"s": 1 / 60, "m": 1.0, "h": 60.0}[m[2][0]]
     raise ValueError(f"--checkpoint-every: expected steps (500), a duration (90s, 10m, 1h) or 'off', got {text!r}")
-
-

@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader
 
 from ..devices import resolve_device, to_device
 from ..errors import option
+from ..precision import autocast, check_precision
 from . import distributed as D
 from .checkpoint import (
     load_weights,
@@ -109,6 +110,9 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if self.device.type == "cuda" and self.device.index is None and self.dist.world_size > 1:
             self.device = torch.device("cuda", self.dist.local_rank)  # one GPU per process
+        check_precision(cfg.precision, self.device, name=option("precision"))
+        # fp16 needs its gradients scaled (bf16 has float32's range and does not)
+        self.scaler = torch.amp.GradScaler(self.device.type) if cfg.precision == "fp16" else None
         self.model = model.to(self.device)
         self.ddp = D.wrap(model)
         self.optimizer = torch.optim.AdamW(
@@ -146,22 +150,25 @@ class Trainer:
         was = self.model.training
         self.model.eval()
         try:
-            if self.evaluate_fn is not None:
-                metrics = self.evaluate_fn(self.model, data)
-            else:
-                total, count, state = 0.0, 0, None
-                for batch in data:
-                    batch = to_device(batch, self.device)
-                    if self.cfg.tbptt:
-                        loss, state = self.loss_fn(self.model, batch, state)
-                    else:
-                        loss = self.loss_fn(self.model, batch)
-                    n = batch_size(batch)
-                    total, count = total + float(loss) * n, count + n
-                metrics = {"val_loss": total / max(count, 1)}
+            with autocast(self.cfg.precision, self.device):
+                metrics = self._evaluate(data)
         finally:
             self.model.train(was)
         return D.mean_across_processes(metrics)
+
+    def _evaluate(self, data: Iterable) -> dict[str, float]:
+        if self.evaluate_fn is not None:
+            return self.evaluate_fn(self.model, data)
+        total, count, state = 0.0, 0, None
+        for batch in data:
+            batch = to_device(batch, self.device)
+            if self.cfg.tbptt:
+                loss, state = self.loss_fn(self.model, batch, state)
+            else:
+                loss = self.loss_fn(self.model, batch)
+            n = batch_size(batch)
+            total, count = total + float(loss) * n, count + n
+        return {"val_loss": total / max(count, 1)}
 
     # ---- training ------------------------------------------------------------------------------------------
     def _planned_steps(self, train: Iterable) -> int | None:
@@ -206,17 +213,26 @@ class Trainer:
         assert self.schedule is not None
         for group in self.optimizer.param_groups:
             group["lr"] = self.schedule.lr(self.state.step)
-        loss = compute()
+        with autocast(self.cfg.precision, self.device):
+            loss = compute()
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"the training loss became {float(loss.detach())} at step {self.state.step}; lower the learning rate "
                 "(lr), keep gradient clipping on (clip_norm), or check the data for NaN/inf"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.clip_norm:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
-        self.optimizer.step()
+        if self.scaler is not None:  # fp16: scale the loss, unscale before clipping, skip steps that overflowed
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            if self.cfg.clip_norm:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            if self.cfg.clip_norm:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
+            self.optimizer.step()
         self.state.step += 1
         return float(loss.detach())
 
