@@ -12,9 +12,9 @@ import argparse
 
 import torch
 from torch import nn
-from timing import interleaved, markdown, medians_us, paired_ratio
 
 from rnnkit import Recurrent
+from timing import interleaved, markdown, medians_us, paired_ratio
 
 CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}
 
