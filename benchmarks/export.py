@@ -8,7 +8,11 @@
    (``sequence.onnx`` against ``Recurrent.forward``, the fused or C++ path). Both sides run on one thread, timed
    round-robin in blocks of calls; ``speedup`` = time(PyTorch) / time(onnxruntime), the median over rounds, so > 1
    means onnxruntime is faster. Every export is verified first (verify.json), so the graphs timed are correct.
-2. Exporters (torch 2.13): ``torch.nn.LSTM/GRU/RNN`` through the TorchScript-based exporter (``dynamo=False``) and
+2. Native nodes against a ``Scan`` (RNN, LSTM, GRU; same sizes and cases): the same layer written both ways
+   (``RecurrentGraph(layer, native=False)`` scans the cell's own ``recur``; its step graph is the cell's equations
+   as plain ONNX ops), both in onnxruntime, timed as above; ``native_speedup`` = time(Scan) / time(native node).
+   The two graphs' outputs are compared first.
+3. Exporters (torch 2.13): ``torch.nn.LSTM/GRU/RNN`` through the TorchScript-based exporter (``dynamo=False``) and
    the dynamo-based one (``dynamo=True``): does it export, does the graph accept another sequence length than the
    example's, the ``linear_before_reset`` of a GRU node, the largest error at T=1000. And rnnkit's own export of the
    same layers (native nodes, ``Scan`` for the other cells) on the same questions.
@@ -37,6 +41,9 @@ from torch import nn
 
 from rnnkit import Recurrent
 from rnnkit.export import export_onnx
+from rnnkit.export.graph import GraphSpec, IOSpec, export_graph
+from rnnkit.export.plans import state_specs
+from rnnkit.export.recurrent import RecurrentGraph
 
 F, H = 32, 128
 
@@ -101,6 +108,69 @@ def summary(cell: str, what: str, t: dict[str, list[float]]) -> dict[str, object
         "pytorch_ms": statistics.median(t["pytorch"]) * 1e3,
         "speedup": ratio,
     }
+
+
+class _Sequence(nn.Module):
+    def __init__(self, layer: Recurrent, native: bool) -> None:
+        super().__init__()
+        self.rnn = RecurrentGraph(layer, native)
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y, new = self.rnn(inputs[0], tuple(inputs[2:]), inputs[1])
+        return (y, *new)
+
+
+class _Step(nn.Module):
+    def __init__(self, layer: Recurrent, native: bool) -> None:
+        super().__init__()
+        self.rnn = RecurrentGraph(layer, native)
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y, new = self.rnn.step(inputs[0], tuple(inputs[1:]))
+        return (y, *new)
+
+
+def native_vs_scan(cell: str, repeats: int, tmp: Path) -> list[dict[str, object]]:
+    """The same layer as ONNX's own operator and as a Scan of its cell's equations, both in onnxruntime."""
+    torch.manual_seed(0)
+    layer = Recurrent(cell, F, H).eval()
+    names = ["h", "c"][: layer.num_states]
+    seq_io = [IOSpec("x", ("batch", "time", F)), IOSpec("lengths", ("batch",), "lengths"), *state_specs(layer)]
+    step_io = [IOSpec("x", ("batch", F)), *state_specs(layer)]
+    outs = [IOSpec("y", ("batch", "time", H)), *state_specs(layer, "_out")]
+    sessions = {}
+    for native in (True, False):
+        kind = "native" if native else "scan"
+        for name, module, ins in (("sequence", _Sequence, seq_io), ("step", _Step, step_io)):
+            path = tmp / f"{cell}-{kind}-{name}.onnx"
+            export_graph(GraphSpec(name, module(layer, native), ins, outs), path)
+            ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+            assert bool(ops & {"RNN", "LSTM", "GRU"}) == native, (cell, kind, name, ops)  # a step scans nothing
+            sessions[kind, name] = session(path)
+    B, T = 32, 200
+    x = torch.randn(B, T, F)
+    lengths = torch.randint(T // 2, T + 1, (B,))
+    lengths[0] = T
+    state = {n: s.numpy() for n, s in zip(names, layer.initial_state(B))}
+    seq = {"x": x.numpy(), "lengths": lengths.numpy(), **state}
+    step = {"x": x[:1, 0].numpy(), **{n: v[:, :1] for n, v in state.items()}}
+    rows = []
+    for name, feeds, case, block in (("step", step, "step, B=1", 200), ("sequence", seq, "sequence, B=32, T=200", 3)):
+        native, scan = sessions["native", name], sessions["scan", name]
+        err = max(float(np.abs(a - b).max()) for a, b in zip(native.run(None, feeds), scan.run(None, feeds)))
+        calls = {k: (lambda s=sess, f=feeds: s.run(None, f)) for k, sess in (("native", native), ("scan", scan))}
+        t = rounds(calls, repeats, block)
+        rows.append(
+            {
+                "cell": cell,
+                "case": case,
+                "native_ms": statistics.median(t["native"]) * 1e3,
+                "scan_ms": statistics.median(t["scan"]) * 1e3,
+                "native_speedup": statistics.median(s / n for s, n in zip(t["scan"], t["native"])),
+                "max_abs_difference": err,
+            }
+        )
+    return rows
 
 
 class _Wrap(nn.Module):
@@ -214,12 +284,19 @@ def main() -> None:
     repeats = 5 if args.quick else 21
     with tempfile.TemporaryDirectory() as tmp:
         rows = [r for cell in ("lstm", "gru", "mingru") for r in latency(cell, repeats, Path(tmp))]
+        versus = [r for cell in ("rnn_tanh", "lstm", "gru") for r in native_vs_scan(cell, repeats, Path(tmp))]
         found = exporters(Path(tmp))
     print(f"\nonnxruntime {ort.__version__} vs torch {torch.__version__}, one thread each (speedup > 1: ORT faster)")
     for r in rows:
         print(
             f"  {r['cell']:<7} {r['case']:<32} ORT {r['onnxruntime_ms']:8.3f} ms  torch {r['pytorch_ms']:8.3f} ms"
             f"  speedup {r['speedup']:.2f}x"
+        )
+    print("\nnative ONNX node vs Scan of the same cell, both onnxruntime (native_speedup > 1: the node is faster)")
+    for r in versus:
+        print(
+            f"  {r['cell']:<8} {r['case']:<24} native {r['native_ms']:8.3f} ms  Scan {r['scan_ms']:8.3f} ms"
+            f"  native_speedup {r['native_speedup']:.2f}x  (outputs differ by {r['max_abs_difference']:.1e})"
         )
     print("\nexporters (T=1000 after tracing at T=5/7)")
     for r in found:
@@ -235,6 +312,7 @@ def main() -> None:
         "onnxruntime": ort.__version__,
         "threads": 1,
         "latency": rows,
+        "native_vs_scan": versus,
         "exporters": found,
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from rnnkit.cli import app
 from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.decoding import SamplingConfig
 from rnnkit.export import ExportConfig, OnnxPredictor, export_onnx
+from rnnkit.export.plans import make_plan
 from rnnkit.export.predictor import viterbi
 from rnnkit.layers.char_features import CharConfig
 from rnnkit.layers.crf import LinearChainCRF
@@ -189,6 +190,9 @@ def test_cli_export_and_its_one_line_errors(runs, tmp_path):
     ]:
         bad = runner.invoke(app, ["export", str(run), *args])
         assert bad.exit_code == 1 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    lm_run = runs["lm"][1].directory.parent
+    bad = runner.invoke(app, ["export", str(lm_run), "--graphs", "encoder", "--out", str(tmp_path / "l")])
+    assert bad.exit_code == 1 and "lm has no graph 'encoder' (--graphs); its graphs are sequence, step" in bad.stderr
     tag_run = runs["tag"][1].directory.parent
     bad = runner.invoke(app, ["export", str(tag_run), "--graphs", "step", "--out", str(tmp_path / "t")])
     assert bad.exit_code == 1 and "bidirectional layer has no step graph" in bad.stderr
@@ -200,3 +204,65 @@ def test_forecast_real_windows_and_config_travel_with_the_graphs(runs):
     assert config["task"] == "forecast" and config["artifacts"]["columns"] == task.columns
     real = [c for c in json.loads((result.directory / "verify.json").read_text())["checks"] if c["inputs"] == "real"]
     assert {c["batch"] for c in real} == {1, 8} and {c["length"] for c in real} == {24}
+
+
+def test_an_export_never_replaces_a_run(runs, tmp_path, monkeypatch):
+    _, result = runs["lm"]
+    run = result.directory.parent
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    for out in (run, run / "model"):  # the run itself, its model directory
+        with pytest.raises(ValueError, match="holds a training run or a saved model") as info:
+            export_onnx(run, out, ExportConfig(overwrite=True))
+        assert "\n" not in str(info.value)
+    monkeypatch.chdir(run)
+    bad = runner.invoke(app, ["export", str(run), "--out", ".", "--overwrite"])
+    assert bad.exit_code == 1 and "holds a training run or a saved model" in bad.stderr and "--out" in bad.stderr, (
+        bad.stderr
+    )
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # nothing removed, nothing added
+
+
+def test_exporting_a_loaded_task_leaves_it_as_it_was(runs, tmp_path):
+    import copy
+
+    task = copy.deepcopy(runs["classify"][0])
+    task.model.double().train()
+    with pytest.raises(ValueError, match="classify has no graph 'encoder'"):  # fails after preparing the model
+        export_onnx(task, tmp_path, ExportConfig(graphs=("encoder",)))
+    assert task.model.training and all(p.dtype == torch.float64 for p in task.model.parameters())
+
+
+def _panel(tmp_path, **options) -> tuple[object, object]:
+    """A global forecaster (not trained) over two series of very different scales with a static covariate."""
+    rows = ["id,t,y,region"]
+    for name, level, region in (("small", 10.0, "north"), ("large", 1000.0, "south")):
+        rows += [f"{name},{t},{level + level / 10 * np.sin(t / 3):.3f},{region}" for t in range(60)]
+    data = tmp_path / "panel.csv"
+    data.write_text("\n".join(rows) + "\n")
+    series = SeriesConfig(target=["y"], time_column="t", series_id="id", static=["region"], timestep=12, horizon=2)
+    cfg = ForecastConfig(series=series, rnn=RNNConfig(cell="gru", hidden_size=4), **options)
+    return Forecaster.build(cfg, Forecaster.split(cfg, Forecaster.read(cfg, data)).train), data
+
+
+def test_a_panel_forecasters_real_windows_are_scaled_per_series(tmp_path):
+    task, data = _panel(tmp_path)
+    xs, fs, _ = task.prepare(data).windows("all").tensors()  # the forecaster's own windows: per-series scalers
+    real = make_plan(task, ("sequence",), None, data).real["sequence"]
+    torch.testing.assert_close(real[0]["x"], xs[-1:])  # the last window, of the 'large' series
+    torch.testing.assert_close(real[0]["future"], fs[-1:])  # its static covariates as in training
+
+
+def test_a_patched_forecaster_exports_a_step_graph_over_one_patch(tmp_path):
+    import onnx
+
+    task, _ = _panel(tmp_path, patch=3)
+    result = export_onnx(task, tmp_path / "onnx", ExportConfig(graphs=("step",), batch_sizes=(1,)))
+    assert result.report["passed"] and "step.onnx" in result.files
+    graph = onnx.load(str(tmp_path / "onnx" / "step.onnx")).graph
+    x = next(i for i in graph.input if i.name == "x")
+    assert [d.dim_param or d.dim_value for d in x.type.tensor_type.shape.dim] == [
+        "batch",
+        3,
+        len(task.columns["input"]),
+    ]
+    assert "one patch of 3 steps" in (tmp_path / "onnx" / "README.txt").read_text()

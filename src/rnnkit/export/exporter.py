@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ import torch
 
 from ..errors import option, style
 from ..recurrent import Recurrent
+from ..training.checkpoint import WEIGHTS
 from .graph import DEFAULT_OPSET, export_graph
 from .plans import GRAPH_NAMES, LayerTask, make_plan, write_files
 from .readme import write_readme
@@ -19,6 +20,10 @@ from .verify import BATCH_SIZES, Verifier, lengths_for
 
 FORMATS = ("onnx",)
 OPSETS = range(17, 22)  # LayerNormalization needs 17; onnxruntime 1.18+ runs up to 21
+#: every file an export may write; ``overwrite`` removes these and nothing else
+EXPORT_FILES = (*(f"{g}.onnx" for g in GRAPH_NAMES), "config.json", "crf.json", "verify.json", "README.txt")
+#: what marks a directory as a training run's (or a saved model's): an export never writes there
+RUN_MARKS = ("model", "checkpoint", "best", WEIGHTS)
 
 
 @dataclass
@@ -87,21 +92,23 @@ def export_onnx(source: Any, out: str | Path | None = None, cfg: ExportConfig | 
     cfg.check()
     _require_extra()
     run = None
-    if isinstance(source, Recurrent):
-        task: Any = LayerTask(source)
-    elif isinstance(source, (str, Path)):
-        run = Path(source)
-        task = load(run, device="cpu")
-        run = run.parent if run.name == "model" and not (run / "model").is_dir() else run
-    else:
-        task = source.to("cpu")
-    task.model.float()
+    if isinstance(source, (str, Path)):
+        given = Path(source)
+        run = given.parent if given.name == "model" and not (given / "model").is_dir() else given
     if out is None:
         if run is None:
             raise ValueError("export_onnx: give out= (the output directory) when exporting a loaded task")
         out = run / "onnx"
-    out = _prepare(Path(out), cfg.overwrite)
-    task.model.eval()
+    out = _check_out(Path(out), cfg.overwrite)
+    if isinstance(source, Recurrent):
+        task: Any = LayerTask(_private(source))
+    elif isinstance(source, (str, Path)):
+        task = load(source, device="cpu")
+        task.model = task.model.float().eval()  # loaded here: nobody else holds it
+    else:
+        task = copy.copy(source)  # the caller's task and model stay as they were (device, dtype, mode)
+        task.model = _private(source.model)
+    _clear(out)
     plan = make_plan(task, cfg.graphs, run, cfg.data)
     for spec in plan.graphs:
         export_graph(spec, out / spec.file, cfg.opset)
@@ -125,7 +132,7 @@ def export_onnx(source: Any, out: str | Path | None = None, cfg: ExportConfig | 
     skipped = _skipped(task, plan)
     write_readme(out / "README.txt", plan, report, skipped)
     verifier.write(out / "verify.json", lengths, extra)  # raises after everything is on disk for inspection
-    return ExportResult(out, sorted(p.name for p in out.iterdir()), report)
+    return ExportResult(out, sorted(p.name for p in out.iterdir() if p.name in EXPORT_FILES), report)
 
 
 def _require_extra() -> None:
@@ -145,13 +152,32 @@ def _skipped(task: Any, plan: Any) -> list[str]:
     ]
 
 
-def _prepare(out: Path, overwrite: bool) -> Path:
+def _private(model: Any) -> Any:
+    """A float32, eval-mode CPU copy of ``model`` (the export never changes the caller's)."""
+    return copy.deepcopy(model).to("cpu").float().eval()
+
+
+def _check_out(out: Path, overwrite: bool) -> Path:
+    """Refuse a file, a run (or model) directory, and (without ``overwrite``) a directory that holds files."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a directory; choose another {option('out')}")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
+    if out.is_dir():
+        marks = [m for m in RUN_MARKS if (out / m).exists()]
+        if marks:
+            raise ValueError(
+                f"{out} holds a training run or a saved model ({marks[0]}); an export never writes there: choose "
+                f"another {option('out')} (default: RUN/onnx)"
+            )
+        if any(out.iterdir()) and not overwrite:
             flag = "--overwrite" if style() == "cli" else "overwrite=True"
             raise ValueError(f"{out} already holds files; pass {flag} to replace them")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _clear(out: Path) -> None:
+    """Create ``out``, or remove an earlier export's files from it (only those: the user's other files stay)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in EXPORT_FILES:
+        target = out / name
+        if target.is_file() or target.is_symlink():
+            target.unlink()

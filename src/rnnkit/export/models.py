@@ -146,24 +146,16 @@ class ManyToManyStep(nn.Module):
 
 
 class ManyToOneSequence(nn.Module):
-    """``(x (B, T[, F]), [lengths], [context (B, C)]) -> output``: ``ManyToOne.forward`` from the zero state.
+    """``(x (B, T[, F]), [lengths], [context (B, C)]) -> output``: ``ManyToOne.forward`` from the zero state."""
 
-    ``relative`` targets (the forecaster's ``relative=True``): the first ``relative`` features are taken relative
-    to their value at the last step, and that value is added back to the output.
-    """
-
-    def __init__(self, model: ManyToOne, lengths: bool, relative: int = 0) -> None:
+    def __init__(self, model: ManyToOne, lengths: bool) -> None:
         super().__init__()
-        self.model, self.rnn, self.lengths, self.relative = model, RecurrentGraph(model.rnn), lengths, relative
+        self.model, self.rnn, self.lengths = model, RecurrentGraph(model.rnn), lengths
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
         x, rest = inputs[0], list(inputs[1:])
         lengths = rest.pop(0) if self.lengths else None
         context = rest.pop(0) if self.model.cfg.context_size else None
-        n = self.relative
-        if n:
-            base = x[:, -1, :n]  # (B, n): the last observed targets
-            x = torch.cat([x[..., :n] - base[:, None], x[..., n:]], -1)
         h = _embed(self.model.input, x)
         state = self.rnn.layer.initial_state(x.shape[0], like=h)
         out, final = self.rnn(h, state, lengths)
@@ -171,46 +163,54 @@ class ManyToOneSequence(nn.Module):
         summary = pool(self.model.pool, out, mask, final[0])
         if context is not None:
             summary = torch.cat([summary, context.flatten(1)], -1)
-        pred = self.model.head(summary)
-        if n:
-            pred = pred + base.reshape(base.shape[0], 1, n, *([1] * (pred.dim() - 3)))
-        return (pred,)
+        return (self.model.head(summary),)
 
 
 class ManyToOneStep(nn.Module):
-    """``(x_t (B[, F]), [base (B, n)], h, [c]) -> (y_t (B, H), h_out, [c_out])``: one step of the recurrent layer
-    over the model's input (relative targets shifted by ``base``, the last observed values of the window)."""
+    """``(x_t (B[, F]), h, [c]) -> (y_t (B, H), h_out, [c_out])``: one step of the recurrent layer over the model's
+    input."""
 
-    def __init__(self, model: ManyToOne, relative: int = 0) -> None:
+    def __init__(self, model: ManyToOne) -> None:
         super().__init__()
-        self.model, self.rnn, self.relative = model, RecurrentGraph(model.rnn), relative
+        self.model, self.rnn = model, RecurrentGraph(model.rnn)
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
-        x, rest = inputs[0], inputs[1:]
-        n = self.relative
-        if n:
-            x = torch.cat([x[:, :n] - rest[0], x[:, n:]], -1)
-            rest = rest[1:]
-        y, new = self.rnn.step(_embed(self.model.input, x.unsqueeze(1))[:, 0], tuple(rest))
+        y, new = self.rnn.step(_embed(self.model.input, inputs[0].unsqueeze(1))[:, 0], tuple(inputs[1:]))
         return (y, *new)
 
 
 class ManyToOneHead(nn.Module):
-    """``(summary (B, D*H), [context (B, ...)], [base (B, n)]) -> output``: the head of a many-to-one model."""
+    """``(summary (B, D*H), [context (B, ...)]) -> output``: the head of a many-to-one model."""
 
-    def __init__(self, model: ManyToOne, relative: int = 0) -> None:
+    def __init__(self, model: ManyToOne) -> None:
         super().__init__()
-        self.model, self.relative = model, relative
+        self.model = model
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
-        summary, rest = inputs[0], list(inputs[1:])
+        summary = inputs[0]
         if self.model.cfg.context_size:
-            summary = torch.cat([summary, rest.pop(0).flatten(1)], -1)
-        pred = self.model.head(summary)
-        if self.relative:
-            base = rest.pop(0)
-            pred = pred + base.reshape(base.shape[0], 1, self.relative, *([1] * (pred.dim() - 3)))
-        return (pred,)
+            summary = torch.cat([summary, inputs[1].flatten(1)], -1)
+        return (self.model.head(summary),)
+
+
+class ForecastStep(nn.Module):
+    """``(x (B, [patch,] F), [base (B, n)], h, [c]) -> (y (B, H), h_out, [c_out])``: one step of a forecaster's
+    recurrent layer, which reads one patch of ``patch`` steps (one step when ``patch`` is 1) with the targets taken
+    relative to ``base``, the last observed targets of the window (a ``relative`` forecaster)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.rnn = model, RecurrentGraph(model.net.rnn)  # type: ignore[union-attr,arg-type]
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        m, x, rest = self.model, inputs[0], inputs[1:]
+        xs = x if m.patch > 1 else x.unsqueeze(1)  # (B, patch, F)
+        if m.relative:
+            n = m.n_targets
+            xs = torch.cat([xs[..., :n] - rest[0][:, None], xs[..., n:]], -1)
+            rest = rest[1:]
+        y, new = self.rnn.step(_embed(m.net.input, m.patches(xs))[:, 0], tuple(rest))
+        return (y, *new)
 
 
 class Encoder(nn.Module):

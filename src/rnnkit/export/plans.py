@@ -8,7 +8,7 @@ driven over a sequence, then the head) and says what that must equal.
 
 | task      | graphs                                                   | reference                              |
 |-----------|----------------------------------------------------------|----------------------------------------|
-| forecast  | sequence (x, future -> prediction), step, head           | ``ForecastNet.forward``, ``rnn.step``  |
+| forecast  | sequence (x, future -> prediction), step (one patch)     | ``ForecastNet.forward``, ``rnn.step``  |
 | classify  | sequence (tokens, lengths -> logits), step, head         | ``ManyToOne.forward``, ``rnn.step``    |
 | tag, lm   | sequence (tokens, [lengths], state -> scores, state), step | ``ManyToMany.forward``/``decode_step`` |
 | translate | encoder, decoder_step                                    | ``encode``, ``decode_step``, ``forward``|
@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.batching import pad_sequences
+from ..errors import option
 from .graph import GraphSpec, IOSpec
 from .recurrent import no_step_message
 
@@ -109,7 +110,9 @@ def select_graphs(names: tuple[str, ...] | None, available: list[str], bidirecti
         return set(available)
     unknown = sorted(set(names) - set(available) - ({"step", "head"} if bidirectional else set()))
     if unknown:
-        raise ValueError(f"{where} has no graph {unknown[0]!r}; its graphs are {', '.join(available)}")
+        raise ValueError(
+            f"{where} has no graph {unknown[0]!r} ({option('graphs')}); its graphs are {', '.join(available)}"
+        )
     if bidirectional and ({"step", "head"} & set(names)):
         raise ValueError(no_step_message(where))
     return set(names)
@@ -151,10 +154,6 @@ class LayerTask:
 
     def __init__(self, layer: nn.Module) -> None:
         self.model = layer
-
-    def to(self, device: str) -> LayerTask:
-        self.model.to(device)
-        return self
 
     def run_config(self) -> dict[str, Any]:
         m = self.model

@@ -3,15 +3,15 @@
 The task object is rebuilt from the export's ``config.json`` (vocabularies, tokenisers, labels, scaler) and its
 model is replaced by a stand-in that answers the calls the task makes (``model(x, lengths)``, ``model.decode``,
 ``model.translate``, ``model.stream`` ...) by running the exported graphs. So tokenising, scaling, the CRF's Viterbi
-(in numpy, from ``crf.json``), greedy and beam search (rnnkit's own :mod:`rnnkit.decoding`, driving
-``decoder_step.onnx``) and sampling are exactly the task's, around onnxruntime. PyTorch tensors still carry data
+(in numpy, from ``crf.json``), greedy and beam search and sampling are exactly the task's, around onnxruntime:
+``translate``, ``stream`` and ``generate`` are the topologies' own methods (``EncoderDecoder.translate``,
+``ManyToMany.stream``), running on the stand-in's ``encode``/``decode_step``. PyTorch tensors still carry data
 between those steps (the task code is written with them); no PyTorch module runs.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from ..config import from_dict
-from ..decoding import Hypothesis, SamplingConfig, beam_search, greedy_search, sample_next
-from ..topologies.encoder_decoder import DecoderState
+from ..topologies.encoder_decoder import DecoderState, EncoderDecoder
+from ..topologies.many_to_many import ManyToMany
 
 _NUMPY = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_, "tensor(int32)": np.int32}
 
@@ -111,12 +111,18 @@ class ClassifyStand(_Stand):
 
 
 class SequenceStand(_Stand):
-    """Tagger and language model: ``forward(x, state, lengths)``, ``decode``, ``decode_step``, ``stream``."""
+    """Tagger and language model: ``forward(x, state, lengths)``, ``decode``, ``decode_step``; ``stream`` and
+    ``generate`` are :class:`~rnnkit.ManyToMany`'s own, priming with ``sequence.onnx`` and stepping with
+    ``step.onnx``."""
 
     def __init__(self, graphs: Graphs, model: nn.Module, crf: dict[str, Any] | None) -> None:
         super().__init__(graphs, model)
-        self.layer, self.crf = _layer_info(model.rnn), crf
+        self.cfg, self.layer, self.crf = model.cfg, _layer_info(model.rnn), crf
         self.takes_lengths = any(i.name == "lengths" for i in graphs.session("sequence").get_inputs())
+        # what ManyToMany's priming calls: rnn(input(tokens), lengths=...) -> (_, state); the sequence graph
+        # takes the tokens themselves, so the input is passed through
+        self.input = nn.Identity()
+        self.rnn = self.forward
 
     def _state(self, state: tuple[Tensor, ...] | None, batch: int) -> dict[str, Tensor]:
         return zero_state(self.layer, batch) if state is None else dict(zip(("h", "c"), state))
@@ -143,34 +149,19 @@ class SequenceStand(_Stand):
         out = self.graphs.run("step", {"token": tokens, **self._state(state, len(tokens))})
         return out["scores"], tuple(out[k] for k in ("h_out", "c_out")[: self.layer["num_states"]]), None
 
-    @torch.no_grad()
-    def stream(
-        self,
-        prompt: Tensor,
-        sampling: SamplingConfig | None = None,
-        generator: torch.Generator | None = None,
-        banned: Sequence[int] = (),
-    ) -> Iterator[Tensor]:
-        """As ``ManyToMany.stream``: prime on all but the prompt's last token, then one token per step (``banned``
-        tokens are never drawn)."""
-        state = self(prompt[:, :-1])[1] if prompt.shape[1] > 1 else None
-        last, sampling = prompt[:, -1], sampling or SamplingConfig()
-        ban = torch.as_tensor(list(banned), dtype=torch.long)
-        while True:
-            logits, state, _ = self.decode_step(last, state)
-            if len(ban):
-                logits = logits.index_fill(-1, ban, float("-inf"))
-            last = sample_next(logits, sampling, generator)
-            yield last
+    stream = ManyToMany.stream
+    generate = ManyToMany.generate
+    _prime = ManyToMany._prime
+    _check_lm = ManyToMany._check_lm
 
 
 class TranslateStand(_Stand):
-    """``translate`` as ``EncoderDecoder.translate``: ``encoder.onnx`` once, ``decoder_step.onnx`` per token."""
+    """``encode`` runs ``encoder.onnx``, ``decode_step`` runs ``decoder_step.onnx``; ``translate`` (greedy or beam
+    search) is :class:`~rnnkit.EncoderDecoder`'s own around them."""
 
     def __init__(self, graphs: Graphs, model: nn.Module) -> None:
         super().__init__(graphs, model)
         self.cfg, self.n = model.cfg, model.decoder.num_states
-        self.attention = model.attention is not None
 
     def encode(self, src: Tensor, src_lengths: Tensor | None = None) -> DecoderState:
         lengths = torch.full((len(src),), src.shape[1]) if src_lengths is None else torch.as_tensor(src_lengths)
@@ -183,27 +174,8 @@ class TranslateStand(_Stand):
         rnn = tuple(out[k] for k in ("h_out", "c_out")[: self.n])
         return out["logits"], DecoderState(rnn, state.memory, state.mask), out.get("attention")
 
-    @staticmethod
-    def select_state(state: DecoderState, index: Tensor) -> DecoderState:
-        return state.select(index)
-
-    @torch.no_grad()
-    def translate(
-        self,
-        src: Tensor,
-        src_lengths: Tensor | None = None,
-        beam_size: int = 1,
-        max_length: int = 100,
-        alpha: float = 0.0,
-        n_best: int = 1,
-    ) -> list[list[Hypothesis]]:
-        state, B, cfg = self.encode(src, src_lengths), len(src), self.cfg
-        if beam_size == 1 and n_best == 1:
-            hyps = greedy_search(self.decode_step, self.select_state, state, B, cfg.bos, cfg.eos, max_length)
-            return [[h] for h in hyps]
-        return beam_search(
-            self.decode_step, self.select_state, state, B, cfg.bos, cfg.eos, beam_size, max_length, alpha, n_best
-        )
+    select_state = staticmethod(EncoderDecoder.select_state)
+    translate = EncoderDecoder.translate
 
 
 class OnnxPredictor:

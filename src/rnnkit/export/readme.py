@@ -71,6 +71,7 @@ def write_readme(path: Path, plan: Plan, report: dict[str, Any], skipped: list[s
         "------------",
         f"verify.json: onnxruntime against PyTorch at batch sizes {report['batch_sizes']} and lengths "
         f"{report['lengths']}; criterion: {report['criterion']}.",
+        report["summary"],
         "Largest absolute error per graph and output:",
     ]
     for graph, errors in report["max_abs_error"].items():

@@ -24,8 +24,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..cells import State
-from ..recurrent import Recurrent, reverse_padded
+from ..cells import Cell, Params, State
+from ..recurrent import Recurrent
+from ..stack import walk_stack
 
 #: torch's gate blocks in the order ONNX wants them
 GATE_ORDER = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2), "rnn_tanh": (0,), "rnn_relu": (0,)}
@@ -49,10 +50,12 @@ class RecurrentGraph(nn.Module):
     """Export form of a :class:`~rnnkit.Recurrent`: ``forward(x (B, T, F), state, lengths)`` and ``step(x (B, F),
     state)`` with the layer's semantics; state is a tuple of ``(L*D, B, H)`` tensors (LSTM ``(h, c)``)."""
 
-    def __init__(self, layer: Recurrent) -> None:
+    def __init__(self, layer: Recurrent, native: bool = True) -> None:
+        """``native=False`` writes a ``Scan`` even where an ONNX operator exists (to measure one against the
+        other)."""
         super().__init__()
         self.layer = layer
-        self.mode = native_mode(layer)
+        self.mode = native_mode(layer) if native else None
         L, D, H = layer.num_layers, layer.num_directions, layer.hidden_size
         self.L, self.D, self.H = L, D, H
         if self.mode is not None:
@@ -137,33 +140,23 @@ class RecurrentGraph(nn.Module):
     def _scan(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
         from torch._higher_order_ops.scan import scan
 
-        layer, D = self.layer, self.D
         T = x.shape[1]
         valid = None
         if lengths is not None:
             valid = (torch.arange(T, device=x.device)[:, None] < lengths[None, :]).unsqueeze(-1)  # (T, B, 1)
-        finals: list[list[Tensor]] = [[] for _ in state]
-        layer_in = x
-        for k in range(self.L):
-            outs = []
-            for d in range(D):
-                idx = k * D + d
-                cell, p = layer.cells[idx], layer.cell_params(idx)
-                inp = reverse_padded(layer_in, lengths) if d else layer_in
-                u = cell.project(inp, p).transpose(0, 1)  # (T, B, G*H): the input half for every step at once
 
-                def body(carry: list[Tensor], xs: tuple[Tensor, ...], cell=cell, p=p) -> tuple[list[Tensor], Tensor]:
-                    y, new = cell.recur(xs[0], tuple(carry), p)
-                    if len(xs) == 1:  # scan's outputs must not alias each other or the carry
-                        return [n.clone() for n in new], y.clone()
-                    m = xs[1]  # (B, 1): hold the state and zero the output past each sequence's end
-                    return [torch.where(m, n, c) for n, c in zip(new, carry)], y * m
+        def direction(cell: Cell, p: Params, inp: Tensor, s0: State) -> tuple[dict[str, Tensor], State]:
+            u = cell.project(inp, p).transpose(0, 1)  # (T, B, G*H): the input half for every step at once
 
-                xs = (u,) if valid is None else (u, valid)
-                last, ys = scan(body, [s[idx] for s in state], xs)
-                out = ys.transpose(0, 1)  # (B, T, H)
-                outs.append(reverse_padded(out, lengths) if d else out)
-                for j, s in enumerate(last):
-                    finals[j].append(s)
-            layer_in = torch.cat(outs, -1) if D == 2 else outs[0]
-        return layer_in, tuple(torch.stack(f, 0) for f in finals)
+            def body(carry: list[Tensor], xs: tuple[Tensor, ...]) -> tuple[list[Tensor], Tensor]:
+                y, new = cell.recur(xs[0], tuple(carry), p)
+                if len(xs) == 1:  # scan's outputs must not alias each other or the carry
+                    return [n.clone() for n in new], y.clone()
+                m = xs[1]  # (B, 1): hold the state and zero the output past each sequence's end
+                return [torch.where(m, n, c) for n, c in zip(new, carry)], y * m
+
+            last, ys = scan(body, list(s0), (u,) if valid is None else (u, valid))
+            return {"y": ys.transpose(0, 1)}, tuple(last)  # (B, T, H)
+
+        out, final, _ = walk_stack(self.layer, x, state, lengths, direction)
+        return out, final

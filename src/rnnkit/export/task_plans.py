@@ -2,7 +2,7 @@
 
 | task      | graphs                                                     | reference                              |
 |-----------|------------------------------------------------------------|----------------------------------------|
-| forecast  | sequence (x, future -> prediction), step, head             | ``ForecastNet.forward``, ``rnn.step``  |
+| forecast  | sequence (x, future -> prediction), step (over one patch)  | ``ForecastNet.forward``, ``rnn.step``  |
 | classify  | sequence (tokens, lengths -> logits), step, head           | ``ManyToOne.forward``, ``rnn.step``    |
 | tag, lm   | sequence (tokens, [lengths], state -> scores, state), step | ``ManyToMany.forward``/``decode_step`` |
 | translate | encoder, decoder_step                                      | ``encode``, ``decode_step``, forward   |
@@ -27,6 +27,7 @@ from .models import (
     DecoderStep,
     Encoder,
     ForecastSequence,
+    ForecastStep,
     ManyToManySequence,
     ManyToManyStep,
     ManyToOneHead,
@@ -157,63 +158,43 @@ def lm_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) -> Plan:
     return plan
 
 
-# ---- many-to-one: classify and forecast ----------------------------------------------------------------------
-def many_to_one_plan(
-    task: Any,
-    net: nn.Module,
-    names: tuple[str, ...] | None,
-    x_spec: IOSpec,
-    lengths: bool,
-    context: IOSpec | None,
-    relative: int,
-    out_spec: IOSpec,
-) -> Plan:
-    """A many-to-one model ``net`` (``ManyToOne``) inside ``task.model``; ``relative`` targets as the forecaster."""
+# ---- many-to-one: classify ---------------------------------------------------------------------------------------
+def classify_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) -> Plan:
+    """``sequence`` (tokens, lengths -> logits), ``step`` (one token -> the recurrent layer's output) and ``head``
+    (the pooled outputs -> logits)."""
+    net = task.model
     rnn = net.rnn
     plan = Plan(task)
     bi = rnn.bidirectional
     wanted = select_graphs(names, ["sequence"] if bi else ["sequence", "step", "head"], bi, task.name)
-    if task.name == "forecast":
-        wanted &= {"step"}  # the forecaster writes its own sequence graph and has no separate head
-    lens = [IOSpec("lengths", ("batch",), "lengths", "valid steps per sequence, 1..time")] if lengths else []
-    ctx = [context] if context is not None else []
-    base = [IOSpec("base", ("batch", relative), doc="last observed targets of the window (scaled)")] if relative else []
+    V = len(task.vocab)
+    tokens = IOSpec("tokens", ("batch", "time"), "tokens", "token ids (right-padded)", high=V)
+    lengths = IOSpec("lengths", ("batch",), "lengths", "valid steps per sequence, 1..time")
+    logits = IOSpec("logits", ("batch", len(task.labels)), doc="class logits, in the order of labels in config.json")
     if "sequence" in wanted:
         plan.graphs.append(
             GraphSpec(
                 "sequence",
-                ManyToOneSequence(net, lengths, relative),
-                [x_spec, *lens, *ctx],
-                [out_spec],
+                ManyToOneSequence(net, True),
+                [tokens, lengths],
+                [logits],
                 "The whole sequence from the zero state to the task's output.",
             )
         )
+    plan.references["sequence"] = lambda m, f: {"logits": m(f["tokens"], f["lengths"])}
     if "step" in wanted:
-        step_x = IOSpec(x_spec.name.rstrip("s") if x_spec.kind == "tokens" else "x", ("batch", *x_spec.shape[2:]))
-        step_x.kind, step_x.high, step_x.doc = (
-            x_spec.kind,
-            x_spec.high,
-            "the current " + ("token id" if x_spec.kind == "tokens" else "step's features"),
-        )
         plan.graphs.append(
             GraphSpec(
                 "step",
-                ManyToOneStep(net, relative),
-                [step_x, *base, *state_specs(rnn)],
+                ManyToOneStep(net),
+                [IOSpec("token", ("batch",), "tokens", "the current token id", high=V), *state_specs(rnn)],
                 [IOSpec("y", ("batch", rnn.hidden_size), doc="top layer's output"), *state_specs(rnn, "_out")],
-                "One timestep of the recurrent layer (pool the outputs, then run head.onnx)."
-                if task.name != "forecast"
-                else "One timestep of the recurrent layer over the inputs relative to base; the forecast itself "
-                "needs the whole window (sequence.onnx).",
+                "One timestep of the recurrent layer (pool the outputs, then run head.onnx).",
             )
         )
 
         def ref_step(m: nn.Module, f: Feeds) -> Feeds:
-            inner = m.net if hasattr(m, "net") else m
-            x = f[step_x.name]
-            if relative:
-                x = torch.cat([x[:, :relative] - f["base"], x[:, relative:]], -1)
-            y, state = inner.rnn.step(inner.input(x.unsqueeze(1))[:, 0], as_state(f, rnn.num_states))
+            y, state = m.rnn.step(m.input(f["token"].unsqueeze(1))[:, 0], as_state(f, rnn.num_states))
             return {"y": y} | state_out(state)
 
         plan.references["step"] = ref_step
@@ -221,64 +202,32 @@ def many_to_one_plan(
         plan.graphs.append(
             GraphSpec(
                 "head",
-                ManyToOneHead(net, relative),
-                [IOSpec("summary", ("batch", rnn.output_size), doc=f"pooled outputs ({net.pool.kind})"), *ctx, *base],
-                [out_spec],
+                ManyToOneHead(net),
+                [IOSpec("summary", ("batch", rnn.output_size), doc=f"pooled outputs ({net.pool.kind})")],
+                [logits],
                 "The head: the pooled summary (with pooling 'last': h_out of the top layer) to the output.",
             )
         )
-
-        def ref_head(m: nn.Module, f: Feeds) -> Feeds:
-            inner = m.net if hasattr(m, "net") else m
-            summary = f["summary"]
-            if context is not None:
-                summary = torch.cat([summary, f[context.name].flatten(1)], -1)
-            pred = inner.head(summary)
-            if relative:
-                pred = pred + f["base"].reshape(len(pred), 1, relative, *([1] * (pred.dim() - 3)))
-            return {out_spec.name: pred}
-
-        plan.references["head"] = ref_head
+        plan.references["head"] = lambda m, f: {"logits": m.head(f["summary"])}
 
     def compose(run: Run, feeds: Feeds) -> list[Composite]:
         if not (plan.has("step") and plan.has("head") and plan.has("sequence")) or net.pool.kind == "attention":
             return []
-        x = feeds[x_spec.name]
-        seq = {x_spec.name: x, **({context.name: feeds[context.name]} if context is not None else {})}
-        fixed = {"base": x[:, -1, :relative]} if relative else {}
-        if lengths:
-            seq["lengths"] = torch.full((len(x),), x.shape[1], dtype=torch.long)
-        stepped = drive(
-            lambda f: run("step", f),
-            plan.spec("step"),
-            {plan.spec("step").inputs[0].name: x, **fixed, **zero_state(rnn, len(x))},
-        )
+        x = feeds["tokens"]
+        seq = {"tokens": x, "lengths": torch.full((len(x),), x.shape[1], dtype=torch.long)}
+        stepped = drive(lambda f: run("step", f), plan.spec("step"), {"token": x, **zero_state(rnn, len(x))})
         summary = {"last": stepped["h_out"][-1], "mean": stepped["y"].mean(1), "max": stepped["y"].amax(1)}
-        head = {
-            "summary": summary[net.pool.kind],
-            **{k: v for k, v in seq.items() if k == getattr(context, "name", "")},
-        }
-        got = run("head", head | fixed)
         ref = plan.references["sequence"]
         return [
             Composite(
                 "step graph driven T steps, pooled, then head == sequence graph",
-                got,
+                run("head", {"summary": summary[net.pool.kind]}),
                 run("sequence", seq),
                 lambda m, wide: ref(m, to64(seq, wide)),
             )
         ]
 
     plan.compose = compose  # type: ignore[method-assign]
-    return plan
-
-
-def classify_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) -> Plan:
-    model = task.model
-    tokens = IOSpec("tokens", ("batch", "time"), "tokens", "token ids (right-padded)", high=len(task.vocab))
-    logits = IOSpec("logits", ("batch", len(task.labels)), doc="class logits, in the order of labels in config.json")
-    plan = many_to_one_plan(task, model, names, tokens, True, None, 0, logits)
-    plan.references["sequence"] = lambda m, f: {"logits": m(f["tokens"], f["lengths"])}
     text = read_run_file(run, "predictions.csv")
     if text is not None:
         import pandas as pd
@@ -289,22 +238,24 @@ def classify_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) ->
     return plan
 
 
+# ---- forecast ------------------------------------------------------------------------------------------------------
 def forecast_plan(task: Any, names: tuple[str, ...] | None, data: Any) -> Plan:
-    """The forecaster's own ``forward`` as the sequence graph; its recurrent layer's step as the step graph (the
-    forecast itself needs the whole window: the relative shift is to the window's last value, and a linear part,
-    where the model has one, maps exactly ``timestep`` steps, which then fixes the graph's time axis)."""
+    """The forecaster's own ``forward`` as the sequence graph; one step of its recurrent layer (over one patch of
+    ``patch`` steps) as the step graph. The forecast itself needs the whole window: the relative shift is to the
+    window's last value, and a linear part, where the model has one, maps exactly ``timestep`` steps, which then
+    fixes the sequence graph's time axis."""
     cfg, model = task.cfg, task.model
     n, horizon = len(cfg.series.target), cfg.series.horizon
     F, Ff = len(task.columns["input"]), len(task.columns["future"])
-    bi = model.net.rnn.bidirectional
+    rnn = model.net.rnn
+    bi = rnn.bidirectional
     wanted = select_graphs(names, ["sequence"] if bi else ["sequence", "step"], bi, task.name)
+    plan = Plan(task)
     time: str | int = cfg.series.timestep if getattr(model, "linear", None) is not None else "time"
     x = IOSpec("x", ("batch", time, F), doc="scaled inputs per step, columns as 'input' in config.json")
     future = IOSpec("future", ("batch", horizon, Ff), doc="scaled known-future covariates") if Ff else None
     q = (len(cfg.quantiles),) if cfg.quantiles else ()
     pred = IOSpec("prediction", ("batch", horizon, n, *q), doc="scaled forecast" + (" per quantile" if q else ""))
-    step_only = tuple(g for g in wanted if g == "step")
-    plan = many_to_one_plan(task, model.net, step_only, x, False, future, n if cfg.relative else 0, pred)
     if "sequence" in wanted:
         spec = GraphSpec(
             "sequence",
@@ -313,7 +264,7 @@ def forecast_plan(task: Any, names: tuple[str, ...] | None, data: Any) -> Plan:
             [pred],
             "The forecast from a window of past steps: ForecastNet.forward(x, future).",
         )
-        plan.graphs.insert(0, spec)
+        plan.graphs.append(spec)
         if isinstance(time, int):
             spec.notes.append(
                 f"The time axis is fixed at timestep={time}: the model's linear part maps exactly that many steps."
@@ -324,16 +275,49 @@ def forecast_plan(task: Any, names: tuple[str, ...] | None, data: Any) -> Plan:
         return {"prediction": m(f["x"], fut)}
 
     plan.references["sequence"] = ref_sequence
-    if data is not None:
-        from ..data.timeseries import prepare_series
+    if "step" in wanted:
+        plan.graphs.append(forecast_step(task))
 
-        prepared = prepare_series(data, cfg.series, scaler=task.scaler, encoding=cfg.encoding)
-        xs, fs, _ = prepared.windows("all").tensors()
+        def ref_step(m: nn.Module, f: Feeds) -> Feeds:
+            xs = f["x"] if m.patch > 1 else f["x"].unsqueeze(1)  # (B, patch, F)
+            if m.relative:
+                xs = torch.cat([xs[..., :n] - f["base"][:, None], xs[..., n:]], -1)
+            y, state = m.net.rnn.step(m.net.input(m.patches(xs))[:, 0], as_state(f, rnn.num_states))
+            return {"y": y} | state_out(state)
+
+        plan.references["step"] = ref_step
+    if data is not None:
+        xs, fs, _ = task.prepare(data).windows("all").tensors()  # each series scaled as in training
         plan.real["sequence"] = [
             {"x": xs[idx], **({"future": fs[idx]} if Ff else {})} for idx in (slice(-1, None), slice(0, 8))
         ]
     plan.train_length = cfg.series.timestep
     return plan
+
+
+def forecast_step(task: Any) -> GraphSpec:
+    """``(x (B, [patch,] F), [base (B, n)], h[, c]) -> (y (B, H), h_out[, c_out])``: one recurrent step."""
+    model, cfg = task.model, task.cfg
+    rnn, P, n = model.net.rnn, cfg.patch, len(cfg.series.target)
+    F = len(task.columns["input"])
+    if P > 1:
+        x = IOSpec("x", ("batch", P, F), doc=f"one patch of {P} steps (oldest first), columns as 'input'")
+        what = (
+            f"One step of the recurrent layer: it reads a window in patches, one patch of {P} steps per step (the "
+            f"oldest timestep % {P} steps of a window go to the linear part alone)"
+        )
+    else:
+        x = IOSpec("x", ("batch", F), doc="this step's scaled inputs, columns as 'input' in config.json")
+        what = "One step of the recurrent layer"
+    base = [IOSpec("base", ("batch", n), doc="last observed targets of the window (scaled)")] if model.relative else []
+    relative = ", with the targets relative to base" if model.relative else ""
+    return GraphSpec(
+        "step",
+        ForecastStep(model),
+        [x, *base, *state_specs(rnn)],
+        [IOSpec("y", ("batch", rnn.hidden_size), doc="top layer's output"), *state_specs(rnn, "_out")],
+        f"{what}{relative}. The forecast itself needs the whole window (sequence.onnx).",
+    )
 
 
 # ---- encoder-decoder: translate ----------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from .graph import GraphSpec, IOSpec, sample_inputs
-from .plans import Composite, Feeds, Plan, drive
+from .plans import Composite, Feeds, Plan, drive, to64
 
 TOLERANCE = 1e-5
 FLOOR_FACTOR = 10.0
@@ -88,8 +88,15 @@ def max_error(a: Tensor, b: Tensor) -> float:
     return float((a.double() - b.double()).abs().max()) if a.numel() else 0.0
 
 
-def _to64(feeds: Feeds) -> Feeds:
-    return {k: v.double() if v.is_floating_point() else v for k, v in feeds.items()}
+def nudged(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """An eval-mode copy of ``model`` whose every parameter moved by one rounding step (to the next float of its
+    dtype, ``torch.nextafter``), up or down at random."""
+    twin = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for p in twin.parameters():
+            up = torch.randint(0, 2, p.shape, generator=generator).bool()
+            p.copy_(torch.nextafter(p, torch.where(up, torch.inf, -torch.inf).to(p.dtype)))
+    return twin
 
 
 def sequence_spec(spec: GraphSpec) -> GraphSpec:
@@ -120,17 +127,11 @@ class Verifier:
     @property
     def others(self) -> list[tuple[nn.Module, bool]]:
         """PyTorch's other answers, for the noise floor: the model in float64, and two float32 copies whose
-        parameters are moved by one rounding step (``(1 ± 2^-24)``), as ``(model, is_float64)``."""
+        parameters each moved by one rounding step (:func:`nudged`), as ``(model, is_float64)``."""
         if self._others is None:
             self._others = [(copy.deepcopy(self.model).double().eval(), True)]
             gen = torch.Generator().manual_seed(1)
-            for _ in range(2):
-                twin = copy.deepcopy(self.model).eval()
-                with torch.no_grad():
-                    for p in twin.parameters():
-                        sign = torch.randint(0, 2, p.shape, generator=gen).to(p.dtype) * 2 - 1
-                        p.mul_(1 + sign * 2.0**-24)
-                self._others.append((twin, False))
+            self._others += [(nudged(self.model, gen), False) for _ in range(2)]
         return self._others
 
     # ---- running ---------------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ class Verifier:
     def reference(self, name: str, feeds: Feeds, model: nn.Module, stepped: bool, wide: bool = False) -> Feeds:
         fn = self.plan.references[name]
         if wide:
-            feeds = _to64(feeds)
+            feeds = to64(feeds)
         with torch.no_grad():
             if stepped:
                 return drive(lambda f: fn(model, f), self.plan.spec(name), feeds)
@@ -226,6 +227,7 @@ class Verifier:
         return {
             **extra,
             "criterion": CRITERION,
+            "summary": self.summary(),
             "batch_sizes": list(self.batch_sizes),
             "lengths": list(lengths),
             "train_length": self.plan.train_length,
@@ -234,6 +236,25 @@ class Verifier:
             "max_abs_error": worst,
             "checks": [dataclasses.asdict(c) | {"passed": c.passed} for c in self.checks],
         }
+
+    def summary(self) -> str:
+        """The outcome in one plain sentence, with the numbers: how many checks met the absolute tolerance, and
+        where the relative criterion was used, the largest error against PyTorch's own float32 spread."""
+        n = len(self.checks)
+        relative = [c for c in self.checks if c.pytorch_fp32_error is not None]
+        if not relative:
+            return f"All {n} checks are within {TOLERANCE:g} of PyTorch (absolute)."
+        largest = max(relative, key=lambda c: c.max_abs_error)
+        worst = max(relative, key=lambda c: c.max_abs_error / max(c.pytorch_fp32_error or 0.0, 1e-30))
+        ratio = worst.max_abs_error / worst.pytorch_fp32_error if worst.pytorch_fp32_error else float("inf")
+        lengths = sorted({c.length for c in relative if c.length is not None})
+        return (
+            f"{n - len(relative)} of {n} checks are within {TOLERANCE:g} of PyTorch (absolute); {len(relative)} "
+            f"(lengths {', '.join(map(str, lengths))}) use the relative criterion: the largest error is "
+            f"{largest.max_abs_error:.2g} ({largest.where()}) where PyTorch's own float32 spread on the same input "
+            f"is {largest.pytorch_fp32_error:.2g}; against that spread the worst is {ratio:.1f}x ({worst.where()}; "
+            f"allowed: {FLOOR_FACTOR:g}x)."
+        )
 
     def write(self, path: Path, lengths: tuple[int, ...], extra: dict[str, Any]) -> dict[str, Any]:
         """Write ``verify.json``; raise :class:`VerificationError` naming the worst failing check."""
