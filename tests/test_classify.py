@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import rnnkit
-from rnnkit.tasks.classify import Classifier, ClassifyConfig
+from rnnkit.tasks.classify import MIXES, Classifier, ClassifyConfig
 from rnnkit.topologies.base import RNNConfig
 from rnnkit.training.trainer import TrainerConfig
 
@@ -75,3 +76,49 @@ def test_bad_input(tmp_path, slices):
 def _csv(tmp_path):
     (tmp_path / "x.csv").write_text("text,stars\nok,1\n")
     return tmp_path / "x.csv"
+
+
+def test_the_ngram_bag_is_mixed_in_only_as_far_as_validation_data_says(slices, tmp_path):
+    """The recipe counts a naive-Bayes bag of words and word pairs on the training texts and picks its share on the
+    validation texts: the mix is never worse on validation than the network alone (0 is among the choices)."""
+    cfg = config(encoding="latin-1")
+    cfg.trainer.epochs = 3
+    files = [slices["mr.pos"], slices["mr.neg"]]
+    task, metrics = Classifier.train(cfg, files, tmp_path / "mr", test=[slices["mr_test.pos"], slices["mr_test.neg"]])
+    chosen = metrics["training"]["ngrams"]
+    assert chosen["mix"] in MIXES and float(task.model.mix) == chosen["mix"]
+    assert chosen["val_accuracy"] >= chosen["val_accuracy_network"]
+    assert metrics["val"]["accuracy"] == pytest.approx(chosen["val_accuracy"])
+    again = rnnkit.load(tmp_path / "mr")  # the mix and the counted weights are saved with the model
+    texts = ["a gorgeous , witty , seductive movie .", "the plot is nothing but boilerplate clichés ."]
+    np.testing.assert_allclose(again.predict_proba(texts), task.predict_proba(texts), rtol=1e-6, atol=1e-7)
+    assert torch.equal(again.model.ngrams.weight, task.model.ngrams.weight)
+
+
+def test_the_bag_alone_learns_the_easy_rule_by_counting(tmp_path):
+    """Words that only ever appear in one class vote for it: the counted bag gets the rule right untrained."""
+    cfg = config(text_column="review", label_column="stars")
+    data = Classifier.read(cfg, _rule_csv(tmp_path))
+    task = Classifier.build(cfg, data)
+    task.model.mix.fill_(100.0)  # the bag dominates the (untrained) network
+    assert task.predict(["what a superb story", "an awful plot", "lovely", "dull"]) == ["pos", "neg", "pos", "neg"]
+
+
+def test_pretrained_vectors_for_the_classifier(tmp_path):
+    (tmp_path / "vec.txt").write_text("2 3\nsuperb 1 0 0\nzanzibar 0 1 0\n")  # word2vec header
+    cfg = config(text_column="review", label_column="stars", embeddings=str(tmp_path / "vec.txt"))
+    task = Classifier.build(cfg, Classifier.read(cfg, _rule_csv(tmp_path)))
+    assert task.cfg.embedding_dim == 3 and "zanzibar" in task.vocab
+    assert task.model.input.embedding.weight[task.vocab.stoi["superb"]].tolist() == [1, 0, 0]
+
+
+def _rule_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "superb", "lovely", "fine"], ["awful", "dull", "poor", "bad"]
+    rows = []
+    for _ in range(200):
+        y = int(rng.integers(2))
+        words = [*rng.choice(["the", "film", "was", "a", "plot", "story"], 5), str(rng.choice(good if y else bad))]
+        rows.append(f'"{" ".join(words)}",{"pos" if y else "neg"}')
+    (tmp_path / "rule.csv").write_text("review,stars\n" + "\n".join(rows) + "\n")
+    return tmp_path / "rule.csv"

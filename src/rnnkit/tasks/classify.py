@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from ..data.embeddings import extend_vocab, load_vectors
 from ..data.readers import (
     looks_like_label_lines,
     read_label_lines,
@@ -22,15 +23,19 @@ from ..data.text import Vocab, make_tokenizer, tokenizer_from_json
 from ..errors import option
 from ..layers.heads import HeadConfig
 from ..layers.inputs import InputConfig
+from ..layers.ngrams import NgramConfig
 from ..metrics import accuracy, macro_f1
 from ..topologies.base import RNNConfig
 from ..topologies.many_to_one import ManyToOne, ManyToOneConfig
+from ..training import distributed as D
 from ..training.distributed import unwrap
 from ..training.trainer import TrainerConfig
 from .base import Inputs, Task, bucket_loader
 from .flags import Flag
 
 TABLES = (".csv", ".parquet", ".pq", ".tsv")
+#: the n-gram bag's shares compared on validation data (0: the network alone)
+MIXES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
 @dataclass
@@ -45,8 +50,15 @@ class ClassifyConfig:
         min_freq, max_vocab: vocabulary limits (rarer tokens become ``<unk>``).
         max_length: keep at most this many tokens of each text.
         encoding: text encoding of the input files (the MR files are ``latin-1``).
-        embedding_dim, dropout: token embedding size and dropout on embeddings and before the head.
+        embedding_dim, dropout: token embedding size (with ``embeddings``: the file's) and dropout on embeddings and
+            before the head.
+        embeddings: a word2vec/GloVe text file of pretrained word vectors (None: learned from scratch).
+        embeddings_vocab: the most words of that file added to the vocabulary besides the training words.
+        word_dropout: in training, this fraction of tokens is replaced by ``<unk>``.
         rnn: the recurrent core; pooling: ``last``, ``mean``, ``max`` or ``attention``.
+        ngrams: add a naive-Bayes bag of n-grams to the network's scores (counted on the training texts), mixed in
+            with the weight that does best on the validation texts (none if it does not help); None: the network
+            alone.
         val_fraction, test_fraction: random held-out parts when no --dev / --test file is given.
         batch_size: texts per step (batched by length).
         trainer: optimisation options.
@@ -61,9 +73,13 @@ class ClassifyConfig:
     max_length: int = 200
     encoding: str = "utf-8"
     embedding_dim: int = 128
+    embeddings: str | None = None
+    embeddings_vocab: int = 100_000
     dropout: float = 0.3
+    word_dropout: float = 0.0
     rnn: RNNConfig = field(default_factory=lambda: RNNConfig(cell="lstm", hidden_size=128, bidirectional=True))
     pooling: str = "max"
+    ngrams: NgramConfig | None = field(default_factory=NgramConfig)
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     batch_size: int = 64
@@ -112,6 +128,12 @@ class Classifier(Task):
         Flag("level", "--level", "tokens: word, split, char or subword", key="level"),
         Flag("pooling", "--pooling", "last, mean, max or attention", key="pooling"),
         Flag("max_length", "--max-length", "tokens kept per text", int, key="max_length"),
+        Flag(
+            "embeddings",
+            "--embeddings",
+            "pretrained word vectors, word2vec/GloVe text format (.gz allowed); default: learned from scratch",
+            key="embeddings",
+        ),
         Flag("encoding", "--encoding", "text encoding, e.g. latin-1", key="encoding"),
     )
 
@@ -132,13 +154,27 @@ class Classifier(Task):
             raise ValueError(f"the training data has {len(labels)} label(s); a classifier needs at least 2")
         tokenizer = make_tokenizer(cfg.level, lowercase=cfg.lowercase, texts=texts)
         vocab = Vocab.build((tokenizer.tokenize(t) for t in texts), cfg.min_freq, cfg.max_vocab)
-        return cls(cfg, cls.build_model(cfg, len(vocab), len(labels)), vocab, tokenizer, labels)
+        vectors = None
+        if cfg.embeddings:
+            lower = cfg.lowercase and cfg.level in ("word", "split")
+            vocab, vectors = extend_vocab(vocab, cfg.embeddings, str.lower if lower else str, cfg.embeddings_vocab)
+            cfg = replace(cfg, embedding_dim=vectors.dim)  # the saved config builds the same model
+        model = cls.build_model(cfg, len(vocab), len(labels))
+        if vectors is not None:
+            load_vectors(model.input.embedding, vocab.itos, vectors)  # type: ignore[arg-type]
+        task = cls(cfg, model, vocab, tokenizer, labels)
+        if model.ngrams is not None:
+            index = {name: i for i, name in enumerate(labels)}
+            model.ngrams.fit(task.encode(texts), [index[y] for _, y in train])
+        return task
 
     @staticmethod
     def build_model(cfg: ClassifyConfig, vocab_size: int, n_labels: int) -> ManyToOne:
-        inp = InputConfig(vocab_size=vocab_size, embedding_dim=cfg.embedding_dim, dropout=cfg.dropout)
+        inp = InputConfig(
+            vocab_size=vocab_size, embedding_dim=cfg.embedding_dim, dropout=cfg.dropout, word_dropout=cfg.word_dropout
+        )
         head = HeadConfig(num_classes=n_labels, dropout=cfg.dropout)
-        return ManyToOne(ManyToOneConfig(inp, cfg.rnn, cfg.pooling, head))
+        return ManyToOne(ManyToOneConfig(inp, cfg.rnn, cfg.pooling, head, ngrams=cfg.ngrams))
 
     def loader(self, examples: list[Example], *, train: bool) -> Any:
         data = self._dataset([t for t, _ in examples], [y for _, y in examples])
@@ -164,17 +200,61 @@ class Classifier(Task):
             "n": len(gold),
         }
 
+    def fit(self, train: Any, val: Any, out: Path, *, resume: bool = False) -> Any:
+        """Train the network; then, with an n-gram bag, choose its share on the validation texts and save again."""
+        state = super().fit(train, val, out, resume=resume)
+        if self.model.ngrams is not None and val is not None:
+            self.training["ngrams"] = self.choose_mix(val)
+            if D.is_main():
+                self.save(out / "model")
+            D.barrier()
+        return state
+
+    @torch.no_grad()
+    def choose_mix(self, loader: Any) -> dict[str, Any]:
+        """Set the n-gram bag's share ``mix`` to the value of :data:`MIXES` with the best accuracy on ``loader``
+        (ties: the lower cross-entropy). Returns what was compared: the network alone, the bag alone, the mix."""
+        self.model.eval()
+        self.model.mix.fill_(0.0)
+        net, bag, gold = [], [], []
+        for x, lengths, y in self.batches(loader):
+            net.append(self.model(x, lengths))
+            bag.append(self.model.ngrams(x, lengths))
+            gold.append(y)
+        a, b, y = torch.cat(net), torch.cat(bag), torch.cat(gold)
+
+        def rank(m: float) -> tuple[float, float]:
+            logits = a + m * b
+            acc = float((logits.argmax(1) == y).float().mean())
+            return acc, -float(nn.functional.cross_entropy(logits, y))
+
+        best = max(MIXES, key=rank)
+        self.model.mix.fill_(best)
+        return {
+            "mix": best,
+            "val_accuracy": rank(best)[0],
+            "val_accuracy_network": rank(0.0)[0],
+            "val_accuracy_ngrams": float((b.argmax(1) == y).float().mean()),
+        }
+
     def report_part(self, examples: list[Example], out: Path) -> dict[str, Any]:
         texts, labels = [t for t, _ in examples], [y for _, y in examples]
         self.prediction_table(texts, labels).to_csv(out / "predictions.csv", index=False)
         return self.evaluate(texts, labels)
 
     def artifacts(self) -> dict[str, Any]:
-        return {"vocab": self.vocab.to_json(), "tokenizer": self.tokenizer.to_json(), "labels": self.labels}
+        return {
+            "vocab": self.vocab.to_json(),
+            "tokenizer": self.tokenizer.to_json(),
+            "labels": self.labels,
+            "ngrams": self.model.ngrams is not None,
+        }
 
     @classmethod
     def from_artifacts(cls, cfg: ClassifyConfig, artifacts: dict[str, Any]) -> Classifier:
         vocab = Vocab.from_json(artifacts["vocab"])
+        if not artifacts.get("ngrams", False):  # also runs saved before the bag existed
+            cfg = replace(cfg, ngrams=None)
         model = cls.build_model(cfg, len(vocab), len(artifacts["labels"]))
         return cls(cfg, model, vocab, tokenizer_from_json(artifacts["tokenizer"]), list(artifacts["labels"]))
 
