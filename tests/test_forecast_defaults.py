@@ -49,6 +49,8 @@ def test_a_short_series_trains_with_the_defaults_and_beats_seasonal_naive(tmp_pa
     assert metrics["model"]["mae"] < metrics["seasonal_naive"]["mae"], metrics
     table = pd.read_csv(tmp_path / "run" / "predictions.csv")
     assert (table["sales_q0.1"] <= table["sales_q0.5"]).all() and (table["sales_q0.5"] <= table["sales_q0.9"]).all()
+    with cli_style(), pytest.raises(ValueError, match=r"needs at least 24 rows of history \(the model's lookback, "):
+        task.predict(months().iloc[:10])
 
 
 def test_quantiles_are_ordered_by_construction():
@@ -103,3 +105,26 @@ def test_help_shows_every_default():
     ):
         assert default in options[flag].replace("\\[", "["), (flag, options[flag])
     assert "--timestep" in CliRunner().invoke(app, ["train", "forecast", "--help"]).output
+
+
+@pytest.mark.parametrize("season", [0, -1])
+def test_a_season_below_one_is_refused_before_training(season, tmp_path):
+    with pytest.raises(ValueError, match=rf"season must be >= 1 \(1: no seasonality\), got {season}"):
+        ForecastConfig(series=SeriesConfig(target=["sales"]), season=season)
+    months().to_csv(tmp_path / "x.csv", index=False)
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "forecast",
+            "--data",
+            str(tmp_path / "x.csv"),
+            "--target",
+            "sales",
+            "--season",
+            str(season),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code != 0 and "--season must be >= 1" in result.stderr, result.stderr

@@ -127,6 +127,19 @@ def test_bad_files(tmp_path):
         prepare_series(dup, SeriesConfig(target="y", time_column="time"))
     with pytest.raises(ValueError, match="unknown calendar feature"):
         SeriesConfig(target="y", time_column="t", calendar=["week"])
+    (tmp_path / "ragged.csv").write_text("a,y\n1,2\n3,4,5\n")
+    with pytest.raises(ValueError, match=r"malformed CSV \(.*line 3, saw 3\); every row needs as many") as info:
+        read_table(tmp_path / "ragged.csv")
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match=r"part must be 'train', 'val', 'test' or 'all', got 'bogus'"):
+        prepare_series(frame(), SeriesConfig(target="y", timestep=3)).windows("bogus")
+    with cli_style(), pytest.raises(ValueError, match=r"--part must be"):
+        prepare_series(frame(), SeriesConfig(target="y", timestep=3)).windows("bogus")
+
+
+def test_tsv_files_are_read_tab_separated(tmp_path):
+    (tmp_path / "s.tsv").write_text("t\ty\n0\t1.5\n1\t2.5\n")
+    assert read_table(tmp_path / "s.tsv")["y"].tolist() == [1.5, 2.5]
 
 
 def test_etth1_standard_split(data_dir):

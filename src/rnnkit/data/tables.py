@@ -30,14 +30,19 @@ def read_table(source: str | Path | pd.DataFrame, *, encoding: str = "utf-8") ->
             frame = pd.read_parquet(path)
         else:
             try:
-                frame = pd.read_csv(path, encoding=encoding)
+                sep = "\t" if path.suffix.lower() == ".tsv" else ","
+                frame = pd.read_csv(path, encoding=encoding, sep=sep)
             except UnicodeDecodeError as exc:
                 raise ValueError(
                     f"{path}: not valid {encoding} ({exc.reason} at byte {exc.start}); "
                     f"pass the file's encoding, e.g. {option('encoding', 'latin-1')}"
                 ) from None
             except pd.errors.ParserError as exc:
-                raise ValueError(f"{path}: malformed CSV ({exc})") from None
+                detail = " ".join(str(exc).split())  # pandas ends its message with a newline
+                raise ValueError(
+                    f"{path}: malformed CSV ({detail}); every row needs as many comma-separated fields as the "
+                    "header (quote fields that contain commas)"
+                ) from None
             except pd.errors.EmptyDataError:
                 raise ValueError(f"{path}: no columns to read; expected a CSV with a header row") from None
             frame.attrs[_CSV_SOURCE] = str(path)

@@ -82,7 +82,7 @@ class SeriesData:
         """Windows whose targets lie in ``train``, ``val``, ``test`` (inputs may reach back before the border)
         or anywhere (``all``), over every series."""
         if part not in PARTS:
-            raise ValueError(f"part must be 'train', 'val', 'test' or 'all', got {part!r}")
+            raise ValueError(f"{option('part')} must be 'train', 'val', 'test' or 'all', got {part!r}")
         L, H = self.cfg.timestep, self.cfg.horizon
         starts, series = [], []
         for i in range(len(self.ids)):

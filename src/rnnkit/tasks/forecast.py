@@ -93,6 +93,11 @@ class ForecastConfig:
             raise ValueError(f"ForecastConfig: {option('patch')} must be >= 1, got {self.patch}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"ForecastConfig: {option('batch_size')} must be >= 1, got {self.batch_size}")
+        if self.season is not None and self.season < 1:
+            raise ValueError(
+                f"ForecastConfig: {option('season')} must be >= 1 (1: no seasonality), got {self.season}; "
+                "leave it out to infer it from the time column"
+            )
 
 
 def auto_batch_size(windows: int) -> int:
@@ -349,7 +354,8 @@ class Forecaster(Task):
             history, future = part.iloc[: last + 1], part.iloc[last + 1 : last + 1 + cfg.horizon]
             if len(history) < cfg.timestep:
                 raise ValueError(
-                    f"predict needs at least timestep={cfg.timestep} rows of history{where}, got {len(history)}"
+                    f"predict needs at least {cfg.timestep} rows of history{where} (the model's lookback, "
+                    f"{option('timestep')}), got {len(history)} with target values"
                 )
             missing_future = len(future) < cfg.horizon or future[cfg.future_covariates].isna().any().any()
             if cfg.future_covariates and missing_future:
