@@ -36,3 +36,8 @@ def commit() -> str:
     out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False)
     dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT)
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def environment() -> dict:
+    """The commit and the machine, as one record (the ``machine`` field of a result JSON)."""
+    return {"rnnkit_commit": commit(), **machine()}

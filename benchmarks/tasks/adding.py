@@ -22,15 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
 import torch
+from _record import environment
 
 from rnnkit import HeadConfig, InputConfig, ManyToOne, ManyToOneConfig, RNNConfig
 from rnnkit.data.generated import GeneratedBatches, fixed_batches
@@ -131,19 +129,6 @@ def train_cell(cell: str, steps: int, args: argparse.Namespace, resume: bool) ->
     }
 
 
-def machine() -> dict:
-    # a run from an exported snapshot of a commit (no .git) names it in RNNKIT_COMMIT
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
-    return {
-        "rnnkit_commit": os.environ.get("RNNKIT_COMMIT") or commit.stdout.strip(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average": os.getloadavg(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timestep", type=int, default=1000, help="T, the sequence length")
@@ -206,7 +191,7 @@ def main() -> None:
         "config": settings,
         "model": asdict(build("lstm", args).cfg),
         "results": results,
-        "machine": machine(),
+        "machine": environment(),
         "date": date.today().isoformat(),
     }
     args.out.mkdir(parents=True, exist_ok=True)

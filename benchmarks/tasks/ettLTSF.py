@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict
@@ -35,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _record import environment
 
 from rnnkit.data import data_dir
 from rnnkit.data.timeseries import SeriesConfig, prepare_series
@@ -133,18 +131,6 @@ def run(horizon: int, frame: pd.DataFrame, part: str, minutes: float, seed: int,
     return row
 
 
-def machine() -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    return {
-        "rnnkit_commit": commit.stdout.strip(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
@@ -172,7 +158,8 @@ def main() -> None:
     if args.part == "test":
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"ettLTSF-{date.today().isoformat()}.json"
-        path.write_text(json.dumps({"benchmark": "ettLTSF", "machine": machine(), "results": rows}, indent=2) + "\n")
+        record = {"benchmark": "ettLTSF", "machine": environment(), "results": rows}
+        path.write_text(json.dumps(record, indent=2) + "\n")
         print(f"wrote {path}")
 
 

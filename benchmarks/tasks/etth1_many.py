@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
-import torch
+from _record import environment
 
 from rnnkit.data import data_dir
 from rnnkit.data.timeseries import SeriesConfig
@@ -107,7 +104,6 @@ def main() -> None:
     print(f"seven models: test MSE {sep_mse:.4f} MAE {sep_mae:.4f} in {total:.0f} s", flush=True)
     print(f"global / separate: MSE x{global_row['mse'] / sep_mse:.3f}, time x{global_row['seconds'] / total:.3f}")
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     result = {
         "benchmark": "etth1_many",
         "protocol": f"ETTh1, 7 columns as 7 series, rows 0-8639/8640-11519/11520-14399, horizon {args.horizon}, "
@@ -117,13 +113,7 @@ def main() -> None:
         "ratio_mse_global_over_separate": global_row["mse"] / sep_mse,
         "ratio_seconds_global_over_separate": global_row["seconds"] / total,
         "config": {"horizon": args.horizon, "minutes_global": args.minutes, "minutes_each": args.minutes / 7},
-        "machine": {
-            "rnnkit_commit": commit.stdout.strip(),
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "machine": platform.machine(),
-        },
+        "machine": environment(),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"etth1_many-{date.today().isoformat()}.json"

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date
@@ -24,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _record import environment
 
 from rnnkit.data import data_dir
 from rnnkit.data.timeseries import SeriesConfig
@@ -116,7 +114,6 @@ def main() -> None:
             f"{row['seconds']:.0f} s",
             flush=True,
         )
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"forecast_series-{date.today().isoformat()}.json"
     result = {
@@ -124,13 +121,7 @@ def main() -> None:
         "protocol": "default forecaster, test part (last 20% of rows, at least one horizon), MAE in data units",
         "seed": args.seed,
         "results": rows,
-        "machine": {
-            "rnnkit_commit": commit.stdout.strip(),
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "machine": platform.machine(),
-        },
+        "machine": environment(),
     }
     path.write_text(json.dumps(result, indent=2, default=float) + "\n")
     print(f"wrote {path}")

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import torch
+from _record import environment
 
 from rnnkit.config import to_dict
 from rnnkit.data import data_dir
@@ -40,19 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = {"minGRU (3 x 384)": 1.548, "minLSTM (3 x 384)": 1.555}
 BASELINE = {"interpolated 5-gram": 1.58}
 TARGET = 1.50
-
-
-def machine() -> dict:
-    # a run from an exported snapshot of a commit (no .git) names it in RNNKIT_COMMIT
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
-    return {
-        "rnnkit_commit": os.environ.get("RNNKIT_COMMIT") or commit.stdout.strip(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average": os.getloadavg(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-    }
 
 
 def main() -> None:
@@ -98,7 +83,7 @@ def main() -> None:
         "config": to_dict(task.cfg),
         "parameters": sum(p.numel() for p in task.model.parameters()),
         "command": "python benchmarks/tasks/lm.py" + (" --set " + " ".join(args.set) if args.set else ""),
-        "machine": machine(),
+        "machine": environment(),
         "date": date.today().isoformat(),
     }
     args.out.mkdir(parents=True, exist_ok=True)

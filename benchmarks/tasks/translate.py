@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import date
@@ -36,6 +33,7 @@ from pathlib import Path
 
 import sacrebleu
 import torch
+from _record import environment
 
 from rnnkit.config import to_dict
 from rnnkit.data import data_dir
@@ -45,19 +43,6 @@ from rnnkit.tasks.translate import TranslateConfig, Translator
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = {"GRU + attention (pytorch-seq2seq)": 28.1}
 TARGET = 30.0
-
-
-def machine() -> dict:
-    # a run from an exported snapshot of a commit (no .git) names it in RNNKIT_COMMIT
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
-    return {
-        "rnnkit_commit": os.environ.get("RNNKIT_COMMIT") or commit.stdout.strip(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average": os.getloadavg(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-    }
 
 
 def bleu_scores(hyps: list[str], refs: list[str]) -> dict[str, float]:
@@ -133,7 +118,7 @@ def main() -> None:
         (args.work / "test_translations.txt").write_text("\n".join(hyps) + "\n")
     result["seconds"] = round(time.time() - started, 1)
     result["seconds_this_session"] = round(time.perf_counter() - tic, 1)
-    result["machine"] = machine()
+    result["machine"] = environment()
     result["date"] = date.today().isoformat()
     name = f"translate-{date.today().isoformat()}.json" if not args.no_test else "translate-val.json"
     path = (args.out if not args.no_test else args.work) / name
