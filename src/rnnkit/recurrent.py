@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -318,18 +318,7 @@ class Recurrent(nn.Module):
         if self.impl == "auto" and (lengths is not None or self.fused_mode in KERNEL_MODES) and kernel_available(x):
             # rnnkit's sequence kernel: the GRU and RNN always (torch has no fast CPU kernel for them), every cell
             # with lengths (torch's packed path is a slow per-step loop); see rnnkit.sequence_kernel
-            return kernel_forward(
-                self.fused_mode,
-                x,
-                state,
-                [getattr(self, n) for n in self._flat_names],
-                bias=self.bias,
-                num_layers=self.num_layers,
-                dropout=self.dropout,
-                training=self.training,
-                bidirectional=self.bidirectional,
-                lengths=lengths,
-            )
+            return self._run_fused(x, state, lengths, kernel_forward)
         if lengths is not None and int(lengths.min()) == 0:
             # torch cannot pack empty sequences: give them one step, then zero it and hand back their state.
             empty = (lengths == 0).to(x.device)
@@ -338,9 +327,12 @@ class Recurrent(nn.Module):
             return out, tuple(torch.where(empty[None, :, None], s0, s1) for s0, s1 in zip(state, new))
         return self._run_fused(x, state, lengths)
 
-    def _run_fused(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+    def _run_fused(
+        self, x: Tensor, state: State, lengths: Tensor | None, forward: Callable[..., Any] = fused_forward
+    ) -> tuple[Tensor, State]:
+        """Call ``forward`` (torch's kernels, or rnnkit's sequence kernel: the same contract) on the flat weights."""
         assert self.fused_mode is not None
-        return fused_forward(
+        return forward(
             self.fused_mode,
             x,
             state,
