@@ -210,3 +210,34 @@ def test_batched_search_equals_the_reference_on_an_encoder_decoder(attention):
         expect = reference_beam_search(*args, beam_size=4, max_length=8, alpha=0.6, n_best=3)
     for g, e in zip(got, expect):  # beams share their input's memory now: attention rounds differently
         _same_hypotheses(g, e, exact=False)
+
+
+# Length normalisation: ending at once (0.5) is more likely than A B <eos> (0.5 * 0.95 * 0.95 = 0.45), but per
+# token the longer translation is the better one: only the length penalty lets the search prefer it. (A fifth
+# token C keeps a second beam alive, so no unlikely ending fills the beam before A B <eos> is found.)
+C = 4
+SHORT_OR_LONG = torch.tensor(
+    [
+        [0.0, 0.5, 0.5, 0.0, 0.0],  # after BOS: <eos> or A
+        [0.2, 0.2, 0.2, 0.2, 0.2],  # after EOS (never used)
+        [0.0, 0.01, 0.0, 0.95, 0.04],  # after A: B
+        [0.0, 0.95, 0.0, 0.0, 0.05],  # after B: <eos>
+        [0.0, 0.5, 0.0, 0.0, 0.5],  # after C
+    ]
+)
+
+
+def test_length_normalisation_lets_a_longer_translation_win():
+    def step(tokens, state):
+        return torch.log(SHORT_OR_LONG[tokens].clamp_min(1e-12)), tokens, None
+
+    assert length_penalty(1, 0.6) == 1.0 and length_penalty(7, 1.0) == 2.0  # ((5 + n) / 6) ** alpha, GNMT
+    start = torch.tensor([BOS])
+    best = {
+        a: beam_search(step, markov_select, start, 1, BOS, EOS, beam_size=2, max_length=6, alpha=a) for a in (0, 0.6)
+    }
+    assert best[0][0][0].tokens == []  # raw log-probability: the empty translation (log 0.5 > log 0.45)
+    hyp = best[0.6][0][0]  # normalised (translate's default alpha): log 0.45 / ((5 + 3) / 6) ** 0.6 > log 0.5 / 1
+    assert hyp.tokens == [A, B] and hyp.finished
+    assert hyp.log_prob == pytest.approx(math.log(0.5 * 0.95 * 0.95), abs=1e-5)
+    assert hyp.score == pytest.approx(hyp.log_prob / (8 / 6) ** 0.6, abs=1e-5)

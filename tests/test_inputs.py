@@ -47,3 +47,42 @@ def test_packed_input_concatenates_word_casing_and_character_features():
         layer(torch.cat([x[..., :1], torch.full_like(x[..., 1:2], 9), x[..., 2:]], -1))
     with pytest.raises(ValueError, match="give both casing_classes and casing_dim"):
         InputConfig(vocab_size=5, casing_classes=9)
+
+
+def test_packed_word_dropout_drops_the_word_id_but_keeps_its_casing_and_spelling():
+    """A dropped word reads as <unk>, as an unseen word does at test time: its casing and characters stay."""
+    cfg = InputConfig(
+        vocab_size=20,
+        embedding_dim=6,
+        word_dropout=0.5,
+        casing_classes=9,
+        casing_dim=3,
+        char=CharConfig(vocab_size=12, dim=4, size=8),
+    )
+    layer = SequenceInput(cfg)
+    layer.train()
+    x = torch.randint(2, 9, (8, 10, 2 + 5))
+    out = layer(x).detach()
+    unk = layer.embedding.weight[1].detach()
+    dropped = (out[..., :6] == unk).all(-1)
+    assert 0.3 < dropped.float().mean() < 0.7
+    assert torch.equal(out[..., 6:9], layer.casing(x[..., 1]).detach())  # casing never dropped
+    layer.eval()
+    assert torch.equal(out[..., 9:], layer(x)[..., 9:].detach())  # the characters' features untouched
+
+
+def test_casing_sets_apart_words_the_lowercased_lookup_merges():
+    """'Apple' and 'apple' share a word id (the lookup is lowercased); the casing feature keeps them apart."""
+    from rnnkit.data.text import Vocab
+    from rnnkit.data.word_features import WordEncoder, pad_words
+
+    encoder = WordEncoder(Vocab.build([["apple", "pie"]]), lowercase=True, casing=True)
+    x, _ = pad_words([encoder.encode(["Apple", "apple", "APPLE"])])  # (1, 3, 2): word id, casing class
+    assert x[0, :, 0].unique().numel() == 1 and x[0, :, 1].unique().numel() == 3
+    layer = SequenceInput(InputConfig(vocab_size=len(encoder.vocab), embedding_dim=4, casing_classes=9, casing_dim=2))
+    out = layer.eval()(x)[0]
+    assert torch.equal(out[0, :4], out[1, :4]) and torch.equal(out[1, :4], out[2, :4])  # one word embedding
+    assert not torch.allclose(out[0], out[1]) and not torch.allclose(out[1], out[2])
+    without = SequenceInput(InputConfig(vocab_size=len(encoder.vocab), embedding_dim=4)).eval()
+    plain = without(x[..., 0])[0]
+    assert torch.equal(plain[0], plain[1])  # without casing the three are one word
