@@ -426,3 +426,25 @@ def test_an_early_interruption_says_so_and_a_folder_is_not_a_run(tmp_path, monke
 
 def test_version():
     assert run("--version").output.strip().startswith("rnnkit ")
+
+
+def test_train_help_shows_every_default():
+    """Options left unset say what they mean: the adaptive length (its monitor, patience and least updates, from
+    the task's own config), the held-out parts, no time limit."""
+    expect = {
+        "classify": ["until val_accuracy has not improved for 3 evaluations (after at least 300 updates", "10% of the"],
+        "tag": [
+            "until val_f1 has not improved for 5 evaluations (after at least 1000 updates",
+            "test file [default: none]",
+        ],
+        "translate": ["until val_bleu has not improved for 3 evaluations", "5% of the training data"],
+        "lm": ["until val_loss has not improved for 3 evaluations", "its last 10% is the validation part"],
+    }
+    for task, phrases in expect.items():
+        out = runner.invoke(app, ["train", task, "--help"], env={"COLUMNS": "400"}).output
+        lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("│") and "--" in line}
+        for flag in ("--epochs", "--max-epochs", "--time-budget", "--lr", "--batch-size", "--hidden", "--seed"):
+            assert "[default: " in lines[flag], (task, lines[flag])
+        assert "[default: none]" in lines["--time-budget"]
+        for phrase in phrases:
+            assert phrase in out, (task, phrase)

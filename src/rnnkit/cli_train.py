@@ -33,13 +33,7 @@ def _every(text: str) -> dict[str, Any]:
 SHARED = (
     Flag("out", "--out", "run directory for the model, checkpoints, metrics and plots", Path, required=True),
     Flag("config", "--config", "YAML/JSON file of options; flags override it", Path),
-    Flag(
-        "epochs",
-        "--epochs",
-        "passes over the training data; without it training stops when the validation metric stops improving",
-        int,
-        key="trainer.epochs",
-    ),
+    Flag("epochs", "--epochs", "passes over the training data (a fixed length)", int, key="trainer.epochs"),
     Flag("max_epochs", "--max-epochs", "the most passes when --epochs is not given", int, key="trainer.max_epochs"),
     Flag(
         "time_budget",
@@ -104,8 +98,34 @@ def _option(flag: Flag, task: type[Task]) -> typer.models.OptionInfo:
     if flag.dest == "checkpoint_every":
         cfg = task.Config().trainer
         shown = f"{cfg.checkpoint_minutes:g}m" if cfg.checkpoint_minutes else False
+    if not shown:
+        shown = _unset_default(flag, task)
     text = f"{flag.help} \\[default: {shown}]" if shown else flag.help  # escaped: rich would take [..] as markup
     return typer.Option(... if flag.required else None, flag.flag, help=text, show_default=False)
+
+
+def _unset_default(flag: Flag, task: type[Task]) -> str | bool:
+    """What an option left unset means, where that is not one value: the adaptive training length, a held-out
+    part of the training data, no time limit (False: nothing to show)."""
+    cfg = task.Config()
+    trainer = cfg.trainer
+    if flag.dest == "epochs" and trainer.epochs is None:
+        if trainer.early_stopping is None:
+            return "--max-epochs"
+        least = f"after at least {trainer.min_steps} updates, " if trainer.min_steps else ""
+        return (
+            f"until {trainer.monitor} has not improved for {trainer.early_stopping} evaluations ({least}at most "
+            "--max-epochs)"
+        )
+    if flag.dest == "time_budget" and trainer.time_budget is None:
+        return "none"
+    part = {"dev": "val_fraction", "dev_src": "val_fraction", "dev_tgt": "val_fraction", "test": "test_fraction"}
+    fraction = getattr(cfg, part.get(flag.dest, ""), None)
+    if flag.key is None and fraction:
+        return f"{fraction:.0%} of the training data, held out at random"
+    if flag.key is None and flag.dest in ("test", "test_src", "test_tgt"):
+        return "none"
+    return False
 
 
 def _annotation(flag: Flag) -> Any:

@@ -110,7 +110,13 @@ class LanguageModel(Task):
     outputs = ("samples.txt",)
     auto_defaults: ClassVar[dict[str, str]] = {"batch_size": "32, or fewer so that an epoch has 64 windows"}
     flags = (
-        Flag("data", "--data", "a text file", Path, required=True),
+        Flag(
+            "data",
+            "--data",
+            f"a text file (its last {LMConfig.val_fraction:.0%} is the validation part)",
+            Path,
+            required=True,
+        ),
         Flag("level", "--level", "tokens: char, word or subword", key="level"),
         Flag("timestep", "--timestep", "truncated-BPTT window in tokens", int, key="timestep"),
         Flag("tie_weights", "--tie-weights/--no-tie-weights", "share embedding and output", bool, key="tie_weights"),

@@ -123,7 +123,7 @@ class Tagger(Task):
     outputs = ("predictions.conll",)
     flags = (
         Flag("data", "--data", "CoNLL training file", Path, required=True),
-        Flag("dev", "--dev", "CoNLL validation file; default: a held-out part", Path),
+        Flag("dev", "--dev", "CoNLL validation file", Path),
         Flag("test", "--test", "CoNLL test file", Path),
         Flag("crf", "--crf/--no-crf", "decode with a linear-chain CRF", bool, key="crf"),
         Flag("chars", "--chars", "character features of each word: cnn, lstm or none", key="char.kind", parse=_chars),
