@@ -448,3 +448,22 @@ def test_train_help_shows_every_default():
         assert "[default: none]" in lines["--time-budget"]
         for phrase in phrases:
             assert phrase in out, (task, phrase)
+
+
+def test_a_bad_embeddings_file_is_one_line_naming_file_and_line(tmp_path):
+    sentences = ["EU B-ORG\nrejects O\nGerman B-MISC\ncall O", "Peter B-PER\nBlackburn I-PER"] * 4
+    (tmp_path / "train.conll").write_text("\n\n".join(sentences) + "\n")
+    (tmp_path / "reviews.csv").write_text(
+        "text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(8))
+    )
+    (tmp_path / "wrong_size.txt").write_text("eu 1 2 3 4\ngerman 5 6 7 8\npeter 1 2 3\n")
+    (tmp_path / "not_a_number.txt").write_text("good 1 2\nfilm 1 two\n")
+    for args, where, what in (
+        (["tag", "--data", tmp_path / "train.conll"], "wrong_size.txt:3:", "expected a word and 4 numbers"),
+        (["classify", "--data", tmp_path / "reviews.csv"], "not_a_number.txt:2:", "'two' is not a number"),
+    ):
+        vectors = tmp_path / where.split(":")[0]
+        result = run("train", *args, "--embeddings", vectors, *SMALL, "--out", tmp_path / args[0], code=1)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and where in lines[0] and what in lines[0], result.output
+        assert not (tmp_path / args[0]).exists()  # nothing left behind
