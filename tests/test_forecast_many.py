@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import rnnkit
+from rnnkit.cli import app
 from rnnkit.data.timeseries import SeriesConfig, prepare_series
 from rnnkit.errors import cli_style
 from rnnkit.tasks.forecast import ForecastConfig, Forecaster
@@ -128,7 +130,8 @@ def test_bad_long_tables_are_one_line_errors_naming_column_series_and_fix():
     missing = df.copy()
     missing.loc[missing.index[5], "store"] = None
     msg = _bad(missing)
-    assert "series-id column 'store' is empty in 1 row(s)" in msg and "give every row its series id" in msg
+    assert "series-id column 'store' (--series-id) is empty in 1 row(s) (first: row 5, counting from 0)" in msg, msg
+    assert "give every row its series id" in msg  # row 5 of the table as given, not of the table sorted by time
     dup = pd.concat([df, df[df["store"] == "c"].head(2)])
     msg = _bad(dup)
     assert "series 'c' has 2 duplicated (store, day) pair(s)" in msg and "keep one row per series" in msg
@@ -140,3 +143,122 @@ def test_bad_long_tables_are_one_line_errors_naming_column_series_and_fix():
     msg = _bad(varying, static=["size"])
     assert "static covariate 'size' varies within series 'b'" in msg and "--past" in msg
     assert "(check --series-id)" in _bad(df.drop(columns="store").assign(x=1), series_id="shop")
+
+
+def with_tiny(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` plus a store with 12 days: too short for one window of any part."""
+    tiny = pd.DataFrame(
+        {"store": "tiny", "day": pd.date_range("2021-03-01", periods=12), "sales": 1.0, "size": "small"}
+    )
+    return pd.concat([df, tiny], ignore_index=True)
+
+
+def small_config(**series) -> ForecastConfig:
+    cfg = config(**({"timestep": 14, "static": ["size"]} | series))
+    cfg.trainer = TrainerConfig(epochs=None, max_steps=5, min_steps=0, progress=False, checkpoint_minutes=None)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A global model after a few steps (what these tests check does not depend on how well it learned)."""
+    out = tmp_path_factory.mktemp("many") / "run"
+    task, metrics = Forecaster.train(small_config(), panel(), out)
+    return task, metrics, out
+
+
+def test_a_too_short_series_is_skipped_with_the_default_lookback_too():
+    cfg = SeriesConfig(target=["sales"], time_column="day", series_id="store", horizon=7)  # lookback: the default
+    prepared = prepare_series(with_tiny(panel()), cfg)
+    assert prepared.ids == ["a", "b", "c"] and prepared.cfg.timestep == 21, "three weeks: the others decide"
+    assert (
+        "series 'tiny'" in prepared.skipped["tiny"]
+        and "has 12 rows, fewer than timestep + horizon = 28" in prepared.skipped["tiny"]
+    )
+
+
+def test_another_series_test_rows_change_nothing_in_training(small_run, tmp_path):
+    task, metrics, _ = small_run
+    df = panel()
+    b = df[df["store"] == "b"].sort_values("day")
+    changed = df.copy()
+    changed.loc[b.index[-60:], "sales"] = 1e6  # b's test part (60 of its 300 rows) and nothing else
+    again, moved = Forecaster.train(small_config(), changed, tmp_path / "changed")
+    for key, value in task.model.state_dict().items():
+        torch.testing.assert_close(again.model.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    assert moved["series"]["a"] == metrics["series"]["a"] and moved["series"]["c"] == metrics["series"]["c"]
+    assert moved["series"]["b"]["model"]["mae"] > 1000 * metrics["series"]["b"]["model"]["mae"], "b's test changed"
+
+
+def test_predict_skips_a_series_too_short_and_names_it(small_run, tmp_path):
+    task, _, run = small_run
+    with pytest.warns(UserWarning, match=r"series 'tiny' \(the model's lookback, timestep\), got 12"):
+        table = task.predict(with_tiny(panel()))
+    assert set(table["store"]) == {"a", "b", "c"} and len(table) == 3 * 7 and "tiny" in table.attrs["skipped_series"]
+    with_tiny(panel()).to_csv(tmp_path / "t.csv", index=False)
+    result = CliRunner().invoke(app, ["predict", str(run), "--data", str(tmp_path / "t.csv")])
+    assert result.exit_code == 0, result.output
+    assert "warning: skipped: predict needs at least 14 rows of history of series 'tiny'" in result.stderr
+    assert "--timestep" in result.stderr and "tiny" not in result.stdout and len(result.stdout.splitlines()) == 22
+    with pytest.raises(ValueError, match="no series has enough history to forecast"):
+        task.predict(panel().sort_values("day").groupby("store").head(10))
+
+
+def test_a_backtest_over_many_series_skips_the_short_one_and_its_error_suggests_what_fits_every_series(small_run):
+    from rnnkit.tasks.forecast_backtest import summary
+
+    task, _, _ = small_run
+    table = task.backtest(with_tiny(panel()), 2)
+    assert isinstance(table, pd.DataFrame) and set(table["series"]) == {"a", "b", "c"}
+    assert table.groupby("series")["origin"].nunique().tolist() == [2, 2, 2]
+    assert "series 'tiny'" in table.attrs["skipped_series"]["tiny"]
+    result = summary(table)
+    assert result["origins"] == 2 and set(result["series"]) == {"a", "b", "c"} and "tiny" in result["skipped_series"]
+    # test parts: a 52, b 60, c 44 rows; horizon 7: c allows the fewest origins, 38
+    with cli_style(), pytest.raises(ValueError) as info:
+        task.backtest(panel(), 39)
+    message = str(info.value)
+    assert "--backtest 39 is larger than the test part of series 'c' allows: 44 rows" in message, message
+    assert "use --backtest 38 or a larger --test part" in message
+    assert task.backtest(panel(), 38).groupby("series")["origin"].nunique().tolist() == [38, 38, 38]
+
+
+def test_bad_long_tables_under_the_cli_are_one_line_and_keep_the_run(small_run, tmp_path):
+    _, _, run = small_run
+    kept = {p: p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file() and p.name != ".lock"}
+    df = panel().sort_values(["store", "day"], ignore_index=True)
+    missing = df.copy()
+    missing.loc[5, "store"] = None
+    varying = df.copy()
+    varying.loc[varying["store"] == "b", "size"] = ["large", "huge"] * 150
+    bad = {
+        "missing": (missing, "series-id column 'store' (--series-id) is empty in 1 row(s) (first: row 5, ", "give"),
+        "dup": (pd.concat([df, df[df["store"] == "c"].head(2)]), "series 'c' has 2 duplicated (store, day)", "keep"),
+        "irregular": (
+            df.drop(index=range(1, 200, 2)),
+            "series 'a' in column 'day' has an irregular frequency: only 63% of its time steps are 2 days (others "
+            "are 1 day, ...)",
+            "resample it to one frequency",
+        ),
+        "varying": (
+            varying,
+            "static covariate 'size' varies within series 'b'",
+            "pass time-varying columns with --past",
+        ),
+    }
+    train = ["train", "forecast", "--target", "sales", "--time-column", "day", "--series-id", "store"]
+    for name, (table, what, fix) in bad.items():
+        path = tmp_path / f"{name}.csv"
+        table.to_csv(path, index=False)
+        for args in (
+            [*train, "--static", "size", "--data", str(path), "--out", str(run), "--overwrite"],
+            ["evaluate", str(run), "--data", str(path), "--backtest", "2", "--overwrite"],
+            ["predict", str(run), "--data", str(path)],
+        ):
+            result = CliRunner().invoke(app, args)
+            assert result.exit_code == 1, (name, args[0], result.output)
+            line = result.stderr.strip()
+            assert "\n" not in line and "Traceback" not in line and what in line and fix in line, (name, line)
+            if name == "missing" and args[0] == "predict":
+                assert f"line 7 of {path}" in line, line  # the file as read: its line (header on line 1)
+    assert {p: p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file() and p.name != ".lock"} == kept

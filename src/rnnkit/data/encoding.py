@@ -51,6 +51,10 @@ def parse_times(frame: pd.DataFrame, cfg: SeriesConfig) -> pd.DataFrame:
     """Check the columns (targets and covariates become numbers), parse and sort by the time column (duplicates
     are an error; with a series-id column they are checked per series, see :func:`rnnkit.data.panel.split_series`)."""
     frame = _check_columns(frame, cfg)
+    if cfg.series_id is not None:  # before sorting moves the rows away from where the user can find them
+        from .panel import check_ids
+
+        check_ids(frame, cfg.series_id)
     if not cfg.time_column:
         return frame.reset_index(drop=True)
     try:

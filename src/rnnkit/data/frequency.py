@@ -59,4 +59,9 @@ def _span(days: float) -> str:
     for low, name in zip((28, 89, 365), ("a month", "a quarter", "a year")):
         if days == low:
             return name
-    return str(pd.Timedelta(days=float(days)))
+    seconds = float(days) * 86_400
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):
+        count = seconds / size
+        if count >= 1 and abs(count - round(count)) < 1e-6:  # "2 days", not "2 days 00:00:00"
+            return f"{round(count)} {unit}{'s' if round(count) != 1 else ''}"
+    return str(pd.Timedelta(seconds=seconds))

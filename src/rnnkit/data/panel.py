@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..errors import option
 from .frequency import irregular_step
+from .tables import _CSV_SOURCE
 
 if TYPE_CHECKING:
     from .timeseries import SeriesConfig
@@ -29,17 +30,26 @@ def split_series(frame: pd.DataFrame, cfg: SeriesConfig) -> list[tuple[str, pd.D
         return [("", frame)]
     if col not in frame.columns:
         raise ValueError(f"series-id column {col!r} is not in the table; it has {list(frame.columns)}")
+    check_ids(frame, col)
     ids = frame[col]
-    if ids.isna().any():
-        row = int(np.flatnonzero(ids.isna().to_numpy())[0])
-        raise ValueError(
-            f"series-id column {col!r} is empty in {int(ids.isna().sum())} row(s) (first: row {row}, counting from "
-            "0); give every row its series id or drop those rows"
-        )
     groups = [(str(key), part) for key, part in frame.groupby(ids.astype(str), sort=False)]
     for name, part in groups:
         _check_series(name, part, cfg)
     return groups
+
+
+def check_ids(frame: pd.DataFrame, col: str) -> None:
+    """Every row of ``frame`` has a series id in ``col``, else an error naming the first empty row (its line of
+    the CSV file when ``frame`` is the file as read)."""
+    empty = frame[col].isna().to_numpy()
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        source = frame.attrs.get(_CSV_SOURCE)
+        where = f"row {row}, line {row + 2} of {source}" if source else f"row {row}, counting from 0"
+        raise ValueError(
+            f"series-id column {col!r} ({option('series_id')}) is empty in {int(empty.sum())} row(s) (first: "
+            f"{where}); give every row its series id or drop those rows"
+        )
 
 
 def _check_series(name: str, part: pd.DataFrame, cfg: SeriesConfig) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import option
 from .encoding import _check_scaled, encode, numeric_columns, parse_times
 from .frequency import infer_offset, infer_season, irregular_step
 from .missing import _check_finite, _check_has_values, handle_missing
@@ -121,9 +122,22 @@ def _resolve_timestep(cfg: SeriesConfig, lengths: list[int], season: int) -> Ser
     default of a short one, the 25th percentile, so that most series fit)."""
     if cfg.timestep is not None:
         return cfg
-    choices = sorted(auto_timestep(_borders(n, cfg)[0], cfg.horizon, season) for n in lengths if n > cfg.horizon)
+    choices = []
+    for n in lengths:
+        try:
+            train = _borders(n, cfg)[0]
+        except ValueError:
+            if len(lengths) == 1:
+                raise
+            continue  # a series too short for the split: skipped and named later (plan_split), no say here
+        if n > cfg.horizon:
+            choices.append(auto_timestep(train, cfg.horizon, season))
+    choices.sort()
     if not choices:
-        raise ValueError(f"the series are too short: {max(lengths)} rows at most, for a horizon of {cfg.horizon} steps")
+        raise ValueError(
+            f"the series are too short: {max(lengths)} rows at most, for a horizon of {cfg.horizon} steps; use a "
+            f"smaller {option('horizon')}"
+        )
     return replace(cfg, timestep=max(1, choices[(len(choices) - 1) // 4]))
 
 

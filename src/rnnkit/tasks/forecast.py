@@ -11,6 +11,8 @@ origins over the test part (see :mod:`.forecast_backtest`).
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -255,16 +257,24 @@ class Forecaster(Task):
     def evaluate_inputs(self, inputs: Inputs) -> dict[str, Any]:
         if inputs.data is None:
             raise ValueError("give --data with the series to evaluate on")
-        if getattr(inputs, "backtest", None):
+        if inputs.backtest is not None:  # 0 too: backtest() says what it expects, rather than a plain evaluation
             from .forecast_backtest import backtest_inputs
 
             return backtest_inputs(self, inputs)
+        if inputs.retrain:
+            raise ValueError(
+                f"{option('retrain')} refits the model at each backtest origin; give {option('backtest')} K too"
+            )
         return self.evaluate(inputs.data, inputs.part)
 
     def predict_inputs(self, inputs: Inputs) -> str:
         if inputs.data is None:
             raise ValueError("give --data with the series to forecast from")
-        table = self.predict(inputs.data)
+        with warnings.catch_warnings(record=True) as caught:  # a skipped series: one line on stderr, no traceback
+            warnings.simplefilter("always", UserWarning)
+            table = self.predict(inputs.data)
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
         if inputs.plot is not None:
             self.plot_prediction(inputs.data, table, inputs.plot)
         return table.to_csv(index=False)
@@ -344,19 +354,24 @@ class Forecaster(Task):
         cfg = self.cfg.series
         frame = parse_times(read_table(data, encoding=self.cfg.encoding), cfg)
         xs, fs, futures, scalers, names = [], [], [], [], []
+        skipped: dict[str, str] = {}
         for name, part in split_series(frame, cfg):
             part = part.reset_index(drop=True)
             known = part[cfg.target].notna().all(axis=1).to_numpy()
             where = f" of series {name!r}" if name else ""
-            if not known.any():
-                raise ValueError(f"no row{where} has values for the target(s) {cfg.target}")
-            last = int(np.flatnonzero(known)[-1])
+            last = int(np.flatnonzero(known)[-1]) if known.any() else -1
             history, future = part.iloc[: last + 1], part.iloc[last + 1 : last + 1 + cfg.horizon]
             if len(history) < cfg.timestep:
-                raise ValueError(
+                why = (
                     f"predict needs at least {cfg.timestep} rows of history{where} (the model's lookback, "
                     f"{option('timestep')}), got {len(history)} with target values"
                 )
+                if not known.any():
+                    why = f"no row{where} has values for the target(s) {cfg.target}"
+                if not cfg.series_id:
+                    raise ValueError(why)
+                skipped[name] = why  # one short series among many: the others are still forecast
+                continue
             missing_future = len(future) < cfg.horizon or future[cfg.future_covariates].isna().any().any()
             if cfg.future_covariates and missing_future:
                 raise ValueError(
@@ -365,6 +380,10 @@ class Forecaster(Task):
                 )
             x, f, fut, scaler = self.window_inputs(history, future, name)
             xs.append(x), fs.append(f), futures.append(fut), scalers.append(scaler), names.append(name)
+        if not xs:
+            raise ValueError(f"no series has enough history to forecast; {next(iter(skipped.values()))}")
+        for why in skipped.values():
+            warnings.warn(f"skipped: {why}", UserWarning, stacklevel=2)
         self.model.eval()
         x = torch.as_tensor(np.stack(xs), dtype=torch.float32)
         f = torch.as_tensor(np.stack(fs), dtype=torch.float32)
@@ -386,7 +405,10 @@ class Forecaster(Task):
                 for k, level in enumerate(self.cfg.quantiles or ()):
                     out[f"{target}_q{level:g}"] = q[b, :, j, k]  # type: ignore[index]
             tables.append(out)
-        return pd.concat(tables, ignore_index=True)
+        table = pd.concat(tables, ignore_index=True)
+        if skipped:
+            table.attrs["skipped_series"] = skipped
+        return table
 
     def _extend_future(self, history: pd.DataFrame, future: pd.DataFrame) -> pd.DataFrame:
         """Future rows for the horizon, with timestamps continued from the history's frequency if missing."""
