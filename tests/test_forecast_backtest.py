@@ -103,12 +103,21 @@ def test_the_fixed_model_backtest_equals_the_window_predictions(trained):
     np.testing.assert_allclose(table["forecast"].to_numpy(), first["y"].to_numpy(), rtol=1e-5)
 
 
-def test_retrain_refits_at_each_origin(trained):
+def test_retrain_refits_at_each_origin_on_the_rows_before_it_only(trained):
     task, _ = trained
-    fixed = task.backtest(series(), 2)
-    refit = task.backtest(series(), 2, retrain=True)
+    df = series()
+    fixed = task.backtest(df, 2)
+    refit = task.backtest(df, 2, retrain=True)
     assert refit["origin"].tolist() == fixed["origin"].tolist()
     assert not np.allclose(refit["forecast"], fixed["forecast"])
+    # the model refitted for the first origin never saw a row after it: perturbing them leaves its forecast
+    first = refit["origin"].min()
+    perturbed = df.copy()
+    perturbed.loc[perturbed["day"] > first, ["y", "load"]] *= 3.0
+    again = task.backtest(perturbed, 2, retrain=True)
+    mine = (again["origin"] == first).to_numpy()
+    np.testing.assert_allclose(again.loc[mine, "forecast"], refit.loc[mine, "forecast"], rtol=1e-6)
+    assert not np.allclose(again.loc[~mine, "forecast"], refit.loc[~mine, "forecast"]), "the second origin's did"
 
 
 def test_cli_backtest_writes_table_and_plot_and_keeps_earlier_files(trained, tmp_path):
@@ -130,3 +139,10 @@ def test_cli_backtest_writes_table_and_plot_and_keeps_earlier_files(trained, tmp
     assert result.exit_code == 1 and "--backtest 45 is larger than the test part allows: 48 rows" in result.output
     assert "use --backtest 44 or a larger --test part" in result.output and "Traceback" not in result.output
     assert (run / "backtest.csv").read_bytes() == before, "a failing command loses nothing already written"
+    result = runner.invoke(app, [*args, "--backtest", "0", "--overwrite"])
+    assert result.exit_code == 1 and "--backtest 0: give the number of origins, 1 or more" in result.stderr
+    result = runner.invoke(app, [*args, "--retrain"])
+    assert result.exit_code == 1 and "--retrain refits the model at each backtest origin; give --backtest K" in (
+        result.stderr
+    )
+    assert (run / "backtest.csv").read_bytes() == before

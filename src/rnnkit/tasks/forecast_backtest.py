@@ -49,28 +49,41 @@ def origins(test: tuple[int, int], horizon: int, k: int, name: str = "") -> np.n
 def backtest(task: Forecaster, data: str | Path | pd.DataFrame, k: int, *, retrain: bool = False) -> pd.DataFrame:
     """One row per series, origin, target and step: ``series, origin`` (time of the last row read), ``time``,
     ``step``, ``target``, ``actual``, ``forecast``, ``lower`` / ``upper`` (the outer quantiles) and
-    ``seasonal_naive``, in the data's units."""
-    if k < 1:
-        raise ValueError(f"{option('backtest', k)}: give the number of origins, 1 or more")
+    ``seasonal_naive``, in the data's units. Series too short for the split are left out and named, with the
+    reason, in ``table.attrs["skipped_series"]``."""
+    _check_k(k)
     cfg = task.cfg.series
     frame = parse_times(read_table(data, encoding=task.cfg.encoding), cfg)
-    plans = []
+    tests, skipped = [], {}
     for name, part in split_series(frame, cfg):
-        borders, _ = plan_split(len(part), cfg, name)
-        if borders is None or borders[2] - borders[1] < cfg.horizon:
-            continue  # too short (skipped in training too), or no test part
-        plans.append((name, part.reset_index(drop=True), origins((borders[1], borders[2]), cfg.horizon, k, name)))
-    if not plans:
+        borders, why = plan_split(len(part), cfg, name)
+        if borders is None or borders[2] - borders[1] < cfg.horizon:  # too short (skipped in training too)
+            skipped[name] = why or f"series {name!r}: no test part of at least the horizon ({cfg.horizon} rows)"
+            continue
+        tests.append((name, part.reset_index(drop=True), (borders[1], borders[2])))
+    if not tests:
         raise ValueError(
             f"no series has a test part of at least the horizon ({cfg.horizon} rows); set {option('test')}"
         )
+    # the series with the shortest test part first: the fix its error suggests fits every series
+    fewest = min(tests, key=lambda t: t[2][1] - t[2][0])
+    origins(fewest[2], cfg.horizon, k, fewest[0])
+    plans = [(name, part, origins(test, cfg.horizon, k, name)) for name, part, test in tests]
     models = _retrained(task, plans) if retrain else None
     tables = []
     for j in range(max(len(o) for _, _, o in plans)):
         model = models[j] if models is not None else task
         chosen = [(name, part, int(o[j])) for name, part, o in plans if j < len(o)]
         tables.append(_forecast(model, chosen))
-    return pd.concat(tables, ignore_index=True).sort_values(["series", "origin", "target", "step"], kind="stable")
+    table = pd.concat(tables, ignore_index=True).sort_values(["series", "origin", "target", "step"], kind="stable")
+    table = table.reset_index(drop=True)
+    table.attrs["skipped_series"] = skipped
+    return table
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"{option('backtest', k)}: give the number of origins, 1 or more")
 
 
 def _retrained(task: Forecaster, plans: list) -> list[Forecaster]:
@@ -138,12 +151,13 @@ def _forecast(task: Forecaster, chosen: list[tuple[str, pd.DataFrame, int]]) -> 
 
 def summary(table: pd.DataFrame) -> dict[str, Any]:
     """MAE, RMSE and sMAPE of the forecasts and of seasonal naive (and the interval's coverage), over all rows
-    and per series."""
+    and per series; ``origins`` counts the origins of a series (the most of any series)."""
 
     def one(rows: pd.DataFrame) -> dict[str, Any]:
         ok = rows["actual"].notna()
         y = rows.loc[ok, "actual"].to_numpy()
-        out: dict[str, Any] = {"origins": int(rows["origin"].nunique()), "forecasts": int(ok.sum())}
+        per_series = rows.groupby("series", sort=False)["origin"].nunique()
+        out: dict[str, Any] = {"origins": int(per_series.max()), "forecasts": int(ok.sum())}
         for key in ("forecast", "seasonal_naive"):
             p = rows.loc[ok, key].to_numpy()
             out["model" if key == "forecast" else key] = {"mae": mae(y, p), "rmse": rmse(y, p), "smape": smape(y, p)}
@@ -157,6 +171,8 @@ def summary(table: pd.DataFrame) -> dict[str, Any]:
     result = one(table)
     if table["series"].nunique() > 1:
         result["series"] = {str(name): one(rows) for name, rows in table.groupby("series", sort=False)}
+    if table.attrs.get("skipped_series"):
+        result["skipped_series"] = dict(table.attrs["skipped_series"])
     return result
 
 
@@ -164,6 +180,7 @@ def backtest_inputs(task: Forecaster, inputs: Inputs) -> dict[str, Any]:
     """``rnnkit evaluate RUN --data F --backtest K [--retrain]``: the backtest's summary; ``backtest.csv`` and
     ``backtest.png`` written into the run directory (refusing to replace earlier ones without --overwrite)."""
     k = int(inputs.backtest)  # type: ignore[arg-type]
+    _check_k(k)  # before any file is looked at: the first error is the one to fix
     targets: list[Path] = []
     if inputs.run is not None:
         targets = [

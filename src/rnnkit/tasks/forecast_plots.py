@@ -67,12 +67,13 @@ def plot_prediction(task: Forecaster, frame: pd.DataFrame, table: pd.DataFrame, 
         table = table[table[cfg.series_id] == first]
     frame = frame[frame[cfg.target].notna().all(axis=1)].tail(3 * cfg.timestep)
     name = cfg.target[0]
+    title = f"{name} of {first}: forecast" if cfg.series_id else f"{name}: forecast"
     x = frame[cfg.time_column] if cfg.time_column else range(len(frame))
     fx = table[cfg.time_column] if cfg.time_column else range(len(frame), len(frame) + len(table))
     low = high = None
     if task.cfg.quantiles:
         low, high = table[f"{name}_q{task.cfg.quantiles[0]:g}"], table[f"{name}_q{task.cfg.quantiles[-1]:g}"]
-    return plot_forecast(x, frame[name], fx, table[name], low, high, picture, title=f"{name}: forecast")
+    return plot_forecast(x, frame[name], fx, table[name], low, high, picture, title=title)
 
 
 def plot_backtest(task: Forecaster, history: dict[str, Any], table: pd.DataFrame, path: Path) -> Path:
@@ -91,8 +92,9 @@ def plot_backtest(task: Forecaster, history: dict[str, Any], table: pd.DataFrame
         for k, (_, one) in enumerate(rows[rows["target"] == name].groupby("origin", sort=True)):
             ax.plot(one["time"], one["forecast"], color="C0", lw=1.5, label="forecast" if k == 0 else None)
             if "lower" in one and one["lower"].notna().all():
-                ax.fill_between(one["time"], one["lower"], one["upper"], color="C0", alpha=0.2, lw=0)
-            ax.axvline(one["origin"].iloc[0], color="C3", lw=0.5, alpha=0.5)
+                band = f"{task.cfg.quantiles[0]:g}-{task.cfg.quantiles[-1]:g} quantiles" if k == 0 else None
+                ax.fill_between(one["time"], one["lower"], one["upper"], color="C0", alpha=0.2, lw=0, label=band)
+            ax.axvline(one["origin"].iloc[0], color="C3", lw=0.5, alpha=0.5, label="origin" if k == 0 else None)
         ax.set_title(f"{name}{f' of {sid}' if sid else ''}: backtest, {rows['origin'].nunique()} origins")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")
