@@ -104,6 +104,12 @@ def test_help_shows_every_default():
         ("--time-budget", "[default: none]"),
     ):
         assert default in options[flag].replace("\\[", "["), (flag, options[flag])
+    switches = {"--overwrite", "--resume", "--quiet", "--help"}  # off unless given
+    required = {p.opts[0] for p in command.params if p.required}
+    for flag, text in options.items():
+        if flag not in switches | required:
+            assert "[default: " in text.replace("\\[", "["), (flag, text)
+    assert "[default: none: the table is one series]" in options["--series-id"].replace("\\[", "[")
     assert "--timestep" in CliRunner().invoke(app, ["train", "forecast", "--help"]).output
 
 

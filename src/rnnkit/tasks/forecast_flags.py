@@ -19,6 +19,14 @@ AUTO_DEFAULTS: dict[str, str] = {
     "season": "inferred from the time column: hourly 24, daily 7, monthly 12, ...; else 1",
     "batch_size": "64, fewer for small data (at least 4 steps per epoch)",
     "time_budget": "none",
+    "time_column": "none: the rows in file order, one step each",
+    "series_id": "none: the table is one series",
+    "static": "none",
+    "past": "none",
+    "future": "none",
+    "calendar": "none",
+    "epochs": "until val_loss has not improved for 10 evaluations (after at least 500 updates, at most --max-epochs)",
+    "config": "none",
 }
 
 FLAGS = (
