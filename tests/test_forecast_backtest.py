@@ -14,6 +14,7 @@ from rnnkit.cli import app
 from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.tasks.forecast import ForecastConfig, Forecaster
 from rnnkit.tasks.forecast_backtest import origins
+from rnnkit.tasks.forecast_report import linear_baseline, linear_predictions, target_affine, unscale
 from rnnkit.topologies.base import RNNConfig
 from rnnkit.training.trainer import TrainerConfig
 
@@ -71,7 +72,8 @@ def test_backtest_forecasts_never_see_data_after_their_origin(trained):
     df = series()
     table = task.backtest(df, 4)
     assert list(table.columns) == [
-        "series", "origin", "time", "step", "target", "actual", "forecast", "lower", "upper", "seasonal_naive"
+        "series", "origin", "time", "step", "target", "actual", "forecast", "lower", "upper", "seasonal_naive",
+        "linear",
     ]  # fmt: skip
     assert table["origin"].nunique() == 4 and len(table) == 4 * 5
     assert (table["time"] > table["origin"]).all() and (table["lower"] <= table["upper"]).all()
@@ -84,6 +86,7 @@ def test_backtest_forecasts_never_see_data_after_their_origin(trained):
     again = task.backtest(perturbed, 4)
     mine = again["origin"] == first
     np.testing.assert_allclose(again.loc[mine, "forecast"], table.loc[table["origin"] == first, "forecast"])
+    np.testing.assert_allclose(again.loc[mine, "linear"], table.loc[table["origin"] == first, "linear"])
     # ... while the later origins, which read the perturbed rows, do move (the test can fail)
     later = again["origin"] > first
     assert not np.allclose(again.loc[later, "forecast"], table.loc[table["origin"] > first, "forecast"])
@@ -101,6 +104,12 @@ def test_the_fixed_model_backtest_equals_the_window_predictions(trained):
     windows = task.window_predictions(task.prepare(df), "test")
     first = windows[windows["origin"] == windows["origin"].min()]
     np.testing.assert_allclose(table["forecast"].to_numpy(), first["y"].to_numpy(), rtol=1e-5)
+    # the linear baseline beside it is the one every report scores: fitted on the same training windows
+    prepared = task.prepare(df)
+    x = prepared.windows("test").tensors()[0][:1]
+    shift, scale = target_affine(task, prepared)
+    expected = unscale(linear_predictions(task, linear_baseline(task, prepared), x), shift, scale)
+    np.testing.assert_allclose(table["linear"].to_numpy(), expected[0, :, 0], rtol=1e-5)
 
 
 def test_retrain_refits_at_each_origin_on_the_rows_before_it_only(trained):
@@ -129,6 +138,7 @@ def test_cli_backtest_writes_table_and_plot_and_keeps_earlier_files(trained, tmp
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "m.json").read_text())["backtest"]
     assert metrics["origins"] == 3 and {"mae", "rmse", "smape", "interval_coverage"} <= set(metrics["model"])
+    assert {"mae", "rmse", "smape"} <= set(metrics["seasonal_naive"]) & set(metrics["linear"])
     table = pd.read_csv(run / "backtest.csv")
     assert table["origin"].nunique() == 3 and (run / "backtest.png").stat().st_size > 10_000
     before = (run / "backtest.csv").read_bytes()

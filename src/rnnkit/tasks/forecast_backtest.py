@@ -4,7 +4,8 @@ For ``k`` origins spread evenly over the test part (the first at its start, the 
 end), the forecaster reads only the rows before each origin: its window is cut from the table truncated there, so
 no later value (target or past covariate) can reach it; the known-future covariates of the ``horizon`` rows after
 the origin are given, as they would be. The model is fixed, or (``retrain``) trained afresh at each origin on all
-rows before it (the last 10% of them, at least a horizon, for early stopping). Seasonal naive is scored beside.
+rows before it (the last 10% of them, at least a horizon, for early stopping). Seasonal naive and the linear
+baseline (fitted on the same training rows as the model) are scored beside.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from ..data.splits import plan_split
 from ..data.timeseries import parse_times, read_table
 from ..errors import option
 from ..metrics import mae, rmse, smape
-from .forecast_report import unscale
+from .forecast_linear import LinearForecast
+from .forecast_report import linear_baseline, linear_predictions, unscale
 from .rundir import check_writable
 
 if TYPE_CHECKING:
@@ -48,9 +50,10 @@ def origins(test: tuple[int, int], horizon: int, k: int, name: str = "") -> np.n
 
 def backtest(task: Forecaster, data: str | Path | pd.DataFrame, k: int, *, retrain: bool = False) -> pd.DataFrame:
     """One row per series, origin, target and step: ``series, origin`` (time of the last row read), ``time``,
-    ``step``, ``target``, ``actual``, ``forecast``, ``lower`` / ``upper`` (the outer quantiles) and
-    ``seasonal_naive``, in the data's units. Series too short for the split are left out and named, with the
-    reason, in ``table.attrs["skipped_series"]``."""
+    ``step``, ``target``, ``actual``, ``forecast``, ``lower`` / ``upper`` (the outer quantiles), ``seasonal_naive``
+    and ``linear`` (the linear baseline, fitted on the training windows: of ``data`` for the fixed model, of the rows
+    before each origin with ``retrain``), in the data's units. Series too short for the split are left out and
+    named, with the reason, in ``table.attrs["skipped_series"]``."""
     _check_k(k)
     cfg = task.cfg.series
     frame = parse_times(read_table(data, encoding=task.cfg.encoding), cfg)
@@ -70,11 +73,12 @@ def backtest(task: Forecaster, data: str | Path | pd.DataFrame, k: int, *, retra
     origins(fewest[2], cfg.horizon, k, fewest[0])
     plans = [(name, part, origins(test, cfg.horizon, k, name)) for name, part, test in tests]
     models = _retrained(task, plans) if retrain else None
+    fixed = (task, linear_baseline(task, task.prepare(frame))) if models is None else None
     tables = []
     for j in range(max(len(o) for _, _, o in plans)):
-        model = models[j] if models is not None else task
+        model, linear = models[j] if models is not None else fixed  # type: ignore[misc]
         chosen = [(name, part, int(o[j])) for name, part, o in plans if j < len(o)]
-        tables.append(_forecast(model, chosen))
+        tables.append(_forecast(model, linear, chosen))
     table = pd.concat(tables, ignore_index=True).sort_values(["series", "origin", "target", "step"], kind="stable")
     table = table.reset_index(drop=True)
     table.attrs["skipped_series"] = skipped
@@ -86,8 +90,8 @@ def _check_k(k: int) -> None:
         raise ValueError(f"{option('backtest', k)}: give the number of origins, 1 or more")
 
 
-def _retrained(task: Forecaster, plans: list) -> list[Forecaster]:
-    """A model per origin index, trained on the rows before that origin of every series."""
+def _retrained(task: Forecaster, plans: list) -> list[tuple[Forecaster, LinearForecast]]:
+    """A model and a linear baseline per origin index, trained on the rows before that origin of every series."""
     cfg = task.cfg
     series = replace(cfg.series, train=None, val=None, test=0)
     trainer = replace(cfg.trainer, progress=False, checkpoint_minutes=None)
@@ -97,13 +101,14 @@ def _retrained(task: Forecaster, plans: list) -> list[Forecaster]:
         history = pd.concat([part.iloc[: int(o[j])] for _, part, o in plans if j < len(o)], ignore_index=True)
         with tempfile.TemporaryDirectory() as tmp:
             model, _ = type(task).run_training(retrain_cfg, history, Path(tmp) / "run")
-        out.append(model)
+        out.append((model, linear_baseline(model, model.prepare(history))))
     return out
 
 
 @torch.no_grad()
-def _forecast(task: Forecaster, chosen: list[tuple[str, pd.DataFrame, int]]) -> pd.DataFrame:
-    """The forecasts of ``task`` at one origin per series, from the rows before it only."""
+def _forecast(task: Forecaster, linear: LinearForecast, chosen: list[tuple[str, pd.DataFrame, int]]) -> pd.DataFrame:
+    """The forecasts of ``task`` and of the ``linear`` baseline at one origin per series, from the rows before it
+    only."""
     cfg = task.cfg.series
     H = cfg.horizon
     hidden = [*cfg.target, *cfg.past_covariates]  # never known after the origin
@@ -121,6 +126,7 @@ def _forecast(task: Forecaster, chosen: list[tuple[str, pd.DataFrame, int]]) -> 
     pred = task.model(x, f).cpu()
     shift, scale = np.asarray(shifts), np.asarray(scales)
     point = unscale(task.model.point(pred), shift, scale)
+    lin = unscale(linear_predictions(task, linear, x.cpu()), shift, scale)
     q = unscale(pred, shift, scale) if task.cfg.quantiles else None
     rows = []
     season = task.season
@@ -143,6 +149,7 @@ def _forecast(task: Forecaster, chosen: list[tuple[str, pd.DataFrame, int]]) -> 
                         "lower": q[b, :, j, 0] if q is not None else np.nan,
                         "upper": q[b, :, j, -1] if q is not None else np.nan,
                         "seasonal_naive": naive,
+                        "linear": lin[b, :, j],
                     }
                 )
             )
@@ -150,15 +157,15 @@ def _forecast(task: Forecaster, chosen: list[tuple[str, pd.DataFrame, int]]) -> 
 
 
 def summary(table: pd.DataFrame) -> dict[str, Any]:
-    """MAE, RMSE and sMAPE of the forecasts and of seasonal naive (and the interval's coverage), over all rows
-    and per series; ``origins`` counts the origins of a series (the most of any series)."""
+    """MAE, RMSE and sMAPE of the forecasts, of seasonal naive and of the linear baseline (and the interval's
+    coverage), over all rows and per series; ``origins`` counts the origins of a series (the most of any series)."""
 
     def one(rows: pd.DataFrame) -> dict[str, Any]:
         ok = rows["actual"].notna()
         y = rows.loc[ok, "actual"].to_numpy()
         per_series = rows.groupby("series", sort=False)["origin"].nunique()
         out: dict[str, Any] = {"origins": int(per_series.max()), "forecasts": int(ok.sum())}
-        for key in ("forecast", "seasonal_naive"):
+        for key in ("forecast", "seasonal_naive", "linear"):
             p = rows.loc[ok, key].to_numpy()
             out["model" if key == "forecast" else key] = {"mae": mae(y, p), "rmse": rmse(y, p), "smape": smape(y, p)}
         if rows["lower"].notna().any():
