@@ -262,3 +262,17 @@ def test_bad_long_tables_under_the_cli_are_one_line_and_keep_the_run(small_run, 
             if name == "missing" and args[0] == "predict":
                 assert f"line 7 of {path}" in line, line  # the file as read: its line (header on line 1)
     assert {p: p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file() and p.name != ".lock"} == kept
+
+
+def test_a_numeric_static_covariate_is_standardised_over_the_series(tmp_path):
+    df = panel().assign(area=lambda d: d["store"].map({"a": 1.0, "b": 2.0, "c": 6.0}))
+    cfg = SeriesConfig(target=["sales"], time_column="day", series_id="store", timestep=14, horizon=7)
+    cfg.static = ["area", "size"]
+    prepared = prepare_series(df, cfg)
+    assert prepared.future_columns == ["area", "size=large", "size=small"]
+    j = prepared.input_columns.index("area")
+    for i, raw in enumerate((1.0, 2.0, 6.0)):  # mean 3, population std sqrt(14/3)
+        np.testing.assert_allclose(prepared.values[prepared.rows(i), j], (raw - 3.0) / np.sqrt(14 / 3))
+    Forecaster.train(small_config(static=["area", "size"]), df, tmp_path / "run")
+    forecast = rnnkit.load(tmp_path / "run").predict(df)
+    assert set(forecast["store"]) == {"a", "b", "c"} and len(forecast) == 3 * 7

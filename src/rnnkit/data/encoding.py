@@ -89,6 +89,8 @@ def encode(
     if cfg.calendar and cfg.time_column:
         extra.append(_calendar(frame[cfg.time_column], cfg.calendar))
     if static is not None and static_names:
+        # the encoded values replace the raw static columns (a numeric one keeps its name: no clash with itself)
+        frame = frame.drop(columns=[c for c in cfg.static if c in frame.columns])
         extra.append(pd.DataFrame(np.tile(static, (len(frame), 1)), columns=static_names, index=frame.index))
     added: list[str] = []
     for part in extra:
