@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnkit.data.timeseries import Scaler, SeriesConfig, prepare_series, read_table
+from rnnkit.data.timeseries import Scaler, SeriesConfig, parse_times, prepare_series, read_table
 from rnnkit.errors import cli_style
 
 
@@ -248,3 +248,19 @@ def test_empty_and_non_finite_columns_are_named(policy):
     df["temp"] = 1e306 * np.arange(40)  # finite, but their sum (for the mean) overflows
     with pytest.raises(ValueError, match=r"^column 'temp' is not finite after scaling \(row 0"):
         prepare_series(df, SeriesConfig(target="y", past_covariates=["temp"], missing=policy, timestep=3))
+
+
+def test_an_empty_time_is_named_by_its_row_not_sorted_last(tmp_path):
+    df = pd.DataFrame({"t": pd.date_range("2020-01-01", periods=60, freq="D"), "y": np.arange(60.0)})
+    df["t"] = df["t"].astype(object)
+    df.loc[10, "t"] = None  # sorted last, it would pass for the newest observation
+    cfg = SeriesConfig(target=["y"], time_column="t", timestep=7, horizon=2)
+    with cli_style(), pytest.raises(ValueError) as info:
+        prepare_series(df, cfg)
+    assert str(info.value) == (
+        "time column 't' (--time-column) is empty in 1 row(s) (first: row 10, counting from 0); give every row its "
+        "time or drop those rows"
+    )
+    df.to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(ValueError, match=rf"\(first: row 10, line 12 of {tmp_path / 's.csv'}\)"):
+        parse_times(read_table(tmp_path / "s.csv"), cfg)

@@ -8,7 +8,7 @@ import pandas as pd
 from ..errors import option
 from .scaling import Scaler
 from .series_config import SeriesConfig
-from .tables import _CSV_SOURCE, _as_number
+from .tables import _CSV_SOURCE, _as_number, _row
 
 _PERIODS = {"hour": 24, "dayofweek": 7, "day": 31, "month": 12, "dayofyear": 366}
 
@@ -61,6 +61,14 @@ def parse_times(frame: pd.DataFrame, cfg: SeriesConfig) -> pd.DataFrame:
         parsed = pd.to_datetime(frame[cfg.time_column])
     except (ValueError, TypeError) as exc:
         raise ValueError(f"time column {cfg.time_column!r} could not be parsed as dates ({exc})") from None
+    if parsed.isna().any():  # sorted last, such a row would pass for the newest observation
+        empty = parsed.isna().to_numpy()
+        row = int(np.flatnonzero(empty)[0])
+        where = _row(frame, row)
+        raise ValueError(
+            f"time column {cfg.time_column!r} ({option('time_column')}) is empty in {int(empty.sum())} row(s) "
+            f"(first: {where}); give every row its time or drop those rows"
+        )
     if cfg.series_id is None and parsed.duplicated().any():
         dup = parsed[parsed.duplicated()].iloc[0]
         raise ValueError(f"time column {cfg.time_column!r} has duplicate timestamps (first: {dup})")

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import option
 from .frequency import irregular_step
-from .tables import _CSV_SOURCE
+from .tables import _row
 
 if TYPE_CHECKING:
     from .timeseries import SeriesConfig
@@ -44,8 +44,7 @@ def check_ids(frame: pd.DataFrame, col: str) -> None:
     empty = frame[col].isna().to_numpy()
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
-        source = frame.attrs.get(_CSV_SOURCE)
-        where = f"row {row}, line {row + 2} of {source}" if source else f"row {row}, counting from 0"
+        where = _row(frame, row)
         raise ValueError(
             f"series-id column {col!r} ({option('series_id')}) is empty in {int(empty.sum())} row(s) (first: "
             f"{where}); give every row its series id or drop those rows"

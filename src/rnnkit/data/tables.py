@@ -66,6 +66,13 @@ def _where(frame: pd.DataFrame, i: int, shown: str) -> str:
     return f"row {i} (counting from 0) has {shown}"
 
 
+def _row(frame: pd.DataFrame, i: int) -> str:
+    """Where row ``i`` (0-based position) is: ``row i, line i + 2 of FILE`` for a CSV file as read, else ``row i,
+    counting from 0``."""
+    source = frame.attrs.get(_CSV_SOURCE)
+    return f"row {i}, line {i + 2} of {source}" if source else f"row {i}, counting from 0"
+
+
 def _as_number(frame: pd.DataFrame, col: str) -> pd.Series:
     """Column ``col`` as numbers, or a ValueError naming the first value that is not one, and where it is."""
     values = frame[col]
