@@ -66,15 +66,19 @@ def run_predict(pythonpath: Path, run: Path, data: Path, beam: int, out: Path) -
     return time.perf_counter() - start
 
 
-def measure(run: Path, baseline: str = BASELINE, beam: int = 5, repeats: int = 3) -> dict:
-    """Time both trees round-robin; returns the record written into the speed JSON."""
+def measure(
+    run: Path, baseline: str = BASELINE, beam: int = 5, repeats: int = 3, baseline_src: Path | None = None
+) -> dict:
+    """Time both trees round-robin; returns the record written into the speed JSON. ``baseline_src``: an extracted
+    ``src/`` of the baseline commit to use instead of ``git archive`` (for a copy of the tree outside git)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         data = tmp_path / "val.de"
         with gzip.open(DATA / "val.de.gz", "rt", encoding="utf-8") as fh:
             data.write_text(fh.read())
         n = len(data.read_text().splitlines())
-        trees = {"baseline": baseline_tree(baseline, tmp_path / "baseline"), "now": ROOT / "src"}
+        base = baseline_src or baseline_tree(baseline, tmp_path / "baseline")
+        trees = {"baseline": base, "now": ROOT / "src"}
         times: dict[str, list[float]] = {k: [] for k in trees}
         for r in range(repeats):
             for name in list(trees) if r % 2 == 0 else list(trees)[::-1]:
@@ -110,11 +114,12 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline-src", type=Path, help="an extracted src/ of the baseline (instead of git)")
     args = parser.parse_args()
     if not (args.run / "model" / "config.json").is_file():
         print(f"no trained run at {args.run}: training one (two epochs)", flush=True)
         train_run(args.run)
-    print(json.dumps(measure(args.run, args.baseline, args.beam, args.repeats), indent=1))
+    print(json.dumps(measure(args.run, args.baseline, args.beam, args.repeats, args.baseline_src), indent=1))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ KERNEL_MODES = frozenset({"gru", "rnn_tanh", "rnn_relu"})
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 #: a step whose product B*G*H*H reaches this many multiply-adds splits its batch rows over threads; below it,
 #: waking a second thread costs more than it saves (measured in benchmarks/speed.py)
-PARALLEL_MACS = 1 << 18
+PARALLEL_MACS = 1 << 20
 DTYPES = (torch.float32, torch.float64)
 
 
