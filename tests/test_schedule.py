@@ -50,3 +50,10 @@ def test_planned_steps_count_every_tbptt_chunk():
     assert planned_steps(streams, 3, tbptt=5) == 3 * 38 and planned_steps(streams, 3, 5, max_steps=50) == 50
     assert steps_per_epoch([1, 2, 3]) == 3 and steps_per_epoch([1, 2, 3], tbptt=4) is None, "chunks unknown"
     assert planned_steps(iter([1, 2]), 2) is None and planned_steps(iter([1, 2]), 2, max_steps=7) == 7
+
+
+def test_uncounted_results_never_lower_the_rate_but_still_set_the_best():
+    s = LRSchedule(1.0, "plateau", factor=0.5, patience=1, mode="max")
+    assert not s.observe(0.0, count=False) and not s.observe(0.0, count=False) and s.lr(0) == 1.0
+    assert not s.observe(0.3, count=False) and s.best == 0.3  # an improvement counts whenever it comes
+    assert s.observe(0.2) and s.lr(0) == 0.5  # once counted, the first result that is no better lowers the rate

@@ -394,6 +394,34 @@ def test_early_stopping_never_fires_while_the_metric_is_still_at_its_floor():
     assert len(t.fit(loader(regression_data(32)), [None]).evals) == 4  # without the floor: stops at 0
 
 
+def test_the_plateau_schedule_can_wait_as_early_stopping_does():
+    """With plateau_waits, evaluations without improvement lower the rate only after min_steps updates and once
+    the metric has passed the floor: an F1 still at 0 on a small data set is no reason to halve the rate."""
+    common = dict(epochs=10, monitor="val_f1", mode="max", schedule="plateau", plateau_patience=1, progress=False)
+
+    def lrs(cfg, values):
+        values = iter(values)
+        t = Trainer(model(), cfg, loss_fn, evaluate_fn=lambda m, d: {"val_f1": next(values)})
+        seen = []
+
+        class Record(Callback):
+            def on_epoch_end(self, trainer, epoch):
+                seen.append(trainer.schedule.lr(trainer.state.step))
+
+        t.callbacks.append(Record())
+        t.fit(loader(regression_data(32)), [None])  # 2 steps an epoch
+        return seen
+
+    f1 = [0.0] * 4 + [0.2, 0.1, 0.1, 0.1, 0.1, 0.1]
+    assert lrs(TrainerConfig(**common), f1)[:4] == [1e-3, 0.5e-3, 0.25e-3, 0.125e-3]  # halved while still at 0
+    waits = TrainerConfig(**common, plateau_waits=True, early_stopping_floor=0.0)
+    assert lrs(waits, f1) == [1e-3] * 5 + [0.5e-3, 0.25e-3, 0.125e-3, 0.0625e-3, 0.03125e-3]
+    rising = [0.1 * i for i in range(1, 4)] + [0.3] * 7
+    waits = TrainerConfig(**common, plateau_waits=True, min_steps=12)  # 12 updates: the evaluation of epoch 6
+    assert lrs(waits, rising) == [1e-3] * 5 + [0.5e-3, 0.25e-3, 0.125e-3, 0.0625e-3, 0.03125e-3]
+    assert lrs(TrainerConfig(**common), rising)[3] == 0.5e-3  # without waiting: halved at epoch 4
+
+
 def test_time_budget_stops_training_and_counts_every_session_of_a_resumed_run(tmp_path, monkeypatch):
     import rnnkit.training.trainer as trainer_module
 

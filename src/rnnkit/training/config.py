@@ -33,6 +33,9 @@ class TrainerConfig:
         monitor, mode: the validation metric that decides "better" (``min`` or ``max``).
         early_stopping_floor: early stopping waits until ``monitor`` has once been better than this (e.g. ``0.0``
             for an F1: a model that has found nothing yet has not reached a plateau); None: no floor.
+        plateau_waits: the plateau schedule waits as early stopping does: an evaluation without improvement only
+            counts after ``min_steps`` updates and past ``early_stopping_floor``, so a small data set learns at
+            the full rate for its ``min_steps`` updates (else the rate may be halved away within a few epochs).
         eval_every: evaluate every this many steps (None: at the end of every epoch).
         checkpoint_every: also checkpoint every this many steps (checkpoints are always written at the end of an
             epoch and when training ends or is interrupted).
@@ -68,6 +71,7 @@ class TrainerConfig:
     monitor: str = "val_loss"
     mode: str = "min"
     early_stopping_floor: float | None = None
+    plateau_waits: bool = False
     eval_every: int | None = None
     checkpoint_every: int | None = None
     checkpoint_minutes: float | None = 5.0

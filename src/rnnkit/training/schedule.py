@@ -52,11 +52,14 @@ class LRSchedule:
             scale *= self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
         return self.base * scale * self.plateau_scale
 
-    def observe(self, metric: float) -> bool:
-        """Feed an evaluation result; returns True when the plateau rule just lowered the rate."""
+    def observe(self, metric: float, *, count: bool = True) -> bool:
+        """Feed an evaluation result; returns True when the plateau rule just lowered the rate. With ``count``
+        False a result that is no better is not counted as a bad evaluation (too early to call it a plateau)."""
         better = self.best is None or (metric < self.best if self.mode == "min" else metric > self.best)
         if better:
             self.best, self.bad_evals = metric, 0
+            return False
+        if not count:
             return False
         self.bad_evals += 1
         if self.kind == "plateau" and self.bad_evals >= self.patience:

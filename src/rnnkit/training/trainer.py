@@ -242,7 +242,6 @@ class Trainer:
             raise ValueError(f"monitor {self.cfg.monitor!r} is not among the evaluation metrics {sorted(metrics)}")
         value = metrics[self.cfg.monitor]
         self.state.evals.append({"step": self.state.step, **metrics})
-        self.schedule.observe(value)
         better = self.state.best is None or (
             value < self.state.best if self.cfg.mode == "min" else value > self.state.best
         )
@@ -251,10 +250,12 @@ class Trainer:
             self._save("best", with_trainer_state=False)
         else:
             self.state.bad_evals += 1
-            patience, ready = self.cfg.early_stopping, self.state.step >= self.cfg.min_steps and self._past_floor()
-            if patience is not None and self.state.bad_evals >= patience and ready:
-                self.state.stopped_early = True
-                self._stop = True
+        ready = self.state.step >= self.cfg.min_steps and self._past_floor()  # can a plateau be called yet?
+        self.schedule.observe(value, count=ready or not self.cfg.plateau_waits)
+        patience = self.cfg.early_stopping
+        if not better and patience is not None and self.state.bad_evals >= patience and ready:
+            self.state.stopped_early = True
+            self._stop = True
         for cb in self.callbacks:
             cb.on_evaluate(self, metrics)
 
