@@ -113,3 +113,22 @@ def test_cli_flags_for_the_recipe(slices, tmp_path):
     assert result.exit_code == 1 and "--chars: expected cnn, lstm or none, got 'gru'" in result.output
     result = CliRunner().invoke(app, [*args, "--embeddings", str(tmp_path / "no.txt"), "--out", str(tmp_path / "c")])
     assert result.exit_code == 1 and "no.txt: no such file (--embeddings expects" in result.output
+
+
+def test_the_default_length_gives_a_small_corpus_its_updates_at_the_full_rate(slices, tmp_path):
+    """200 sentences are 7 updates an epoch: the default neither stops early nor halves the learning rate before
+    1,000 updates, however flat validation F1 is at first (the old rule had halved it 9 times in 20 epochs, F1
+    still 0)."""
+    import csv
+    import dataclasses
+
+    cfg = small()
+    cfg.trainer = dataclasses.replace(TagConfig().trainer, max_epochs=8, progress=False, checkpoint_minutes=None)
+    assert cfg.trainer.epochs is None and cfg.trainer.min_steps == 1000 and cfg.trainer.plateau_waits
+    _task, metrics = Tagger.train(cfg, slices["train.conll"], tmp_path / "ner", dev=slices["valid.conll"])
+    assert metrics["training"]["stopped"] == "max_epochs (8) reached", metrics["training"]
+    rows = list(csv.DictReader((tmp_path / "ner" / "metrics.csv").open()))
+    f1 = [float(r["val_f1"]) for r in rows if r["val_f1"]]
+    flat = sum(v <= max(f1[:i]) for i, v in enumerate(f1) if i)  # evaluations the plateau rule would count
+    assert flat >= cfg.trainer.plateau_patience + cfg.trainer.early_stopping, f1  # both rules had cause to act
+    assert {float(r["lr"]) for r in rows if r["lr"]} == {cfg.trainer.lr}

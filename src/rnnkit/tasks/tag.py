@@ -54,7 +54,9 @@ class TagConfig:
             training data itself has them.
         val_fraction: sentences held out for validation when no --dev file is given.
         batch_size: sentences per step (batched by length).
-        trainer: optimisation options (early stopping on validation entity F1, never while it is still 0).
+        trainer: optimisation options: early stopping on validation entity F1 and the learning rate halved on its
+            plateaus, neither while it is still 0 nor before 1,000 updates (a small corpus learns at the full
+            rate first).
     """
 
     token_column: int = 0
@@ -87,6 +89,7 @@ class TagConfig:
             mode="max",
             early_stopping_floor=0.0,
             schedule="plateau",
+            plateau_waits=True,
         )
     )
 
