@@ -126,7 +126,7 @@ def _rule_csv(tmp_path):
 
 def test_default_recipe_learns_on_an_mr_slice(slices, tmp_path):
     """The default recipe (BiLSTM, max pooling, the n-gram bag mixed in on validation, the length adapted to the
-    data) at a small width on 320 training reviews: the network's own loss on them falls well below chance
+    data) at a small width on 360 training reviews: the network's own loss on them falls well below chance
     (ln 2) and the held-out accuracy beats chance, in seconds."""
     import dataclasses
     import math
@@ -139,7 +139,8 @@ def test_default_recipe_learns_on_an_mr_slice(slices, tmp_path):
     files, test = [slices["mr.pos"], slices["mr.neg"]], [slices["mr_test.pos"], slices["mr_test.neg"]]
     task, metrics = Classifier.train(cfg, files, tmp_path / "mr", test=test)
     assert metrics["test"]["accuracy"] >= 0.65, metrics["test"]
-    train = Classifier.split(cfg, Classifier.read(cfg, files)).train
+    train = Classifier.split(cfg, Classifier.read(cfg, files), None, Classifier.read(cfg, test)).train
+    assert len(train) == 360  # 400 reviews, 40 held out for validation
     task.model.mix.fill_(0.0)  # the network alone (the bag was counted on these very texts)
     loss = task.score(task.loader(train, train=False))["loss"]
     assert loss < 0.5 * math.log(2), f"the network's loss on its {len(train)} training texts: {loss:.3f}"
