@@ -69,6 +69,7 @@ def register(app: typer.Typer) -> None:
             import uvicorn
 
             from .serve.app import CONFIG_ENV
+            from .serve.http import protocol_name
         except ImportError as exc:
             missing = f"rnnkit serve needs the serve extra ({exc.name} is missing)"
             raise ValueError(f"{missing}: pip install 'rnnkit[serve]'") from None
@@ -113,6 +114,7 @@ def register(app: typer.Typer) -> None:
             access_log=False,
             limit_concurrency=cfg.max_connections,
             proxy_headers=False,  # the client address is not used; the middleware cost 5% of an observe
+            http=protocol_name(),  # a response's head and body in one write (rnnkit.serve.http)
         )
 
 

@@ -1,0 +1,69 @@
+"""uvicorn's HTTP protocol (httptools) with one socket write per response instead of two.
+
+uvicorn writes a response's head when the app sends ``http.response.start`` and its body at ``http.response.body``:
+two ``send`` system calls and two TCP segments, each waking the client. For an ``observe`` answer of ~100 bytes that
+second write was a tenth of the server's CPU and a third of the load client's (measured with wrk: 148 -> 129 server
+CPU-us and 26 -> 17 client CPU-us per observation). Here a connection's writes made within one event-loop step are
+joined and sent at the end of that step (the head and body of every answer of a batch go out in the next step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover - without httptools, uvicorn picks its own protocol (see protocol_name)
+    HttpToolsProtocol = asyncio.Protocol  # type: ignore[assignment,misc]
+
+__all__ = ["CoalescingProtocol", "CoalescingTransport"]
+
+
+class CoalescingTransport:
+    """Wraps a transport: the data written within one event-loop step goes out as one ``write`` at its end; a
+    ``close`` sends what is pending first. Everything else is the wrapped transport's."""
+
+    __slots__ = ("_loop", "_pending", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport, self._loop = transport, loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def writelines(self, chunks: Any) -> None:
+        for data in chunks:
+            self.write(data)
+
+    def flush(self) -> None:
+        """Send what was written (a no-op once the connection is closing: the peer is gone)."""
+        pending, self._pending = self._pending, []
+        if pending and not self.transport.is_closing():
+            self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+class CoalescingProtocol(HttpToolsProtocol):
+    """:class:`HttpToolsProtocol` writing through a :class:`CoalescingTransport` (``uvicorn.run(http=...)``)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+
+def protocol_name() -> str:
+    """What ``rnnkit serve`` gives uvicorn as ``http``: this protocol, or uvicorn's choice without httptools."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:  # pragma: no cover - the serve extra installs it
+        return "auto"
+    return f"{__name__}:CoalescingProtocol"
