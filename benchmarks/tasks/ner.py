@@ -48,7 +48,9 @@ def most_frequent_tag(train: list, test: list) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=80.0, help="training time budget (the recipe's cap)")
+    ap.add_argument(
+        "--minutes", type=float, default=80.0, help="training time budget on the full corpus (none with --sample)"
+    )
     ap.add_argument("--run", type=Path, default=ROOT / "runs" / "bench-ner", help="run directory (checkpoints)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: small models on a busy machine)")
@@ -101,9 +103,12 @@ def main() -> None:
         "epochs": metrics["training"]["epochs"],
         "training": metrics["training"],
         "config": to_dict(task.cfg),
-        "command": "python benchmarks/tasks/ner.py",
-        "cli_equivalent": "rnnkit train tag --data conll2003/train.txt --dev conll2003/valid.txt "
-        "--test conll2003/test.txt" + ("" if args.sample else f" --time-budget {args.minutes:g}") + " --out runs/ner",
+        "command": "python benchmarks/tasks/ner.py" + (f" --sample {args.sample}" if args.sample else ""),
+        # a sample trains as a user's small corpus would: no time budget (--minutes applies to the full corpus)
+        "cli_equivalent": f"rnnkit train tag --data {train if args.sample else 'conll2003/train.txt'} "
+        "--dev conll2003/valid.txt --test conll2003/test.txt"
+        + ("" if args.sample else f" --time-budget {args.minutes:g}")
+        + f" --out runs/{name}",
         "rnnkit_commit": commit(),
         "machine": {**machine(), "load_before": load_before},
         "resumed": args.resume,
