@@ -5,8 +5,10 @@ and, without sockets, in process (httpx's ASGI transport).
 Optionally side by side with another checkout (``--baseline DIR``: its ``src`` is served by the same runs, in
 alternation), to measure a change under the same machine load. Also times the in-process batched step for 1,000
 streams (the model alone, and a whole engine batch with the SQLite transaction). Every run is recorded with the
-load average around it; the summary quotes, per version and mode, the run with the median throughput and that
-run's own latencies. Results go to benchmarks/results/serve-<date>.json. Run under the shared lock:
+load average around it and the CPU time the server process and wrk spent per observation (which, unlike
+throughput and latency, hardly depends on what else the machine runs); the summary quotes, per version and mode,
+the run with the median throughput and that run's own latencies. Results go to benchmarks/results/serve-<date>.json
+(never over an earlier file). Run under the shared lock:
 
     flock /tmp/rnnkit-bench.lock .venv/bin/python benchmarks/serve.py [--baseline /path/to/old/checkout]
 """
@@ -19,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
@@ -162,8 +165,22 @@ end
 """
 
 
-def wrk_test(url: str, streams: int, concurrency: int, seconds: float, warmup: float, folder: Path) -> dict:
-    """``concurrency`` requests in flight from wrk (C, one thread) for ``seconds`` after ``warmup`` seconds."""
+def _cpu(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def wrk_test(url: str, streams: int, concurrency: int, seconds: float, warmup: float, folder: Path, pid: int) -> dict:
+    """``concurrency`` requests in flight from wrk (C, one thread) for ``seconds`` after ``warmup`` seconds. Besides
+    throughput and latency (which depend on what else the machine runs), the CPU time the server process ``pid``
+    and the wrk client spent per observation (which does not, or much less)."""
     script = folder / "observe.lua"
     script.write_text(WRK_SCRIPT.replace("STREAMS", str(streams)))
     base = ["wrk", "-t1", f"-c{concurrency}", "--latency", "-s", str(script), url]
@@ -171,8 +188,11 @@ def wrk_test(url: str, streams: int, concurrency: int, seconds: float, warmup: f
         subprocess.run([*base[:3], f"-d{warmup:g}s", *base[3:]], capture_output=True, check=True)
     before = _metrics(url)
     load = os.getloadavg()[0]
+    cpu0, client0 = _cpu(pid), _children_cpu()
     out = subprocess.run([*base[:3], f"-d{seconds:g}s", *base[3:]], capture_output=True, text=True, check=True).stdout
+    cpu1, client1 = _cpu(pid), _children_cpu()
     after = _metrics(url)
+    observations = after["rnnkit_observations_total"] - before["rnnkit_observations_total"] or float("nan")
     unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
     def ms(label: str) -> float:
@@ -196,6 +216,11 @@ def wrk_test(url: str, streams: int, concurrency: int, seconds: float, warmup: f
         "non_2xx": bad[0] if bad else 0,
         "socket_errors": sock[0] if sock else None,
         "mean_batch": (after["rnnkit_batch_size_sum"] - before["rnnkit_batch_size_sum"]) / batches if batches else 0,
+        # CPU-microseconds per observation (metrics and the /metrics scrapes around the run count too)
+        "server_user_us_per_obs": 1e6 * (cpu1[0] - cpu0[0]) / observations,
+        "server_sys_us_per_obs": 1e6 * (cpu1[1] - cpu0[1]) / observations,
+        "server_cpu_us_per_obs": 1e6 * (sum(cpu1) - sum(cpu0)) / observations,
+        "client_cpu_us_per_obs": 1e6 * (client1 - client0) / observations,
         "load_1min": load,
     }
 
@@ -203,7 +228,7 @@ def wrk_test(url: str, streams: int, concurrency: int, seconds: float, warmup: f
 def _metrics(url: str) -> dict[str, float]:
     text = httpx.get(f"{url}/metrics").text
     out = {}
-    for name in ("rnnkit_batch_size_sum", "rnnkit_batch_size_count"):
+    for name in ("rnnkit_batch_size_sum", "rnnkit_batch_size_count", "rnnkit_observations_total"):
         out[name] = next((float(x.split()[1]) for x in text.splitlines() if x.startswith(name + " ")), 0.0)
     return out
 
@@ -240,7 +265,9 @@ def main() -> None:
     ap.add_argument("--max-wait-ms", type=float, default=2.0)
     ap.add_argument("--synchronous", default="full", help="SQLite store: full (fsync per commit) or normal")
     ap.add_argument("--baseline", type=Path, help="another checkout, served side by side (its src/ directory)")
-    ap.add_argument("--out", type=Path, help="where to write the JSON (default: results/serve-<date>[-n].json)")
+    ap.add_argument(
+        "--out", type=Path, help="where to write the JSON (default: results/serve-<date>.json; -2, -3... if it exists)"
+    )
     ap.add_argument("--asgi-only", nargs=6, metavar="X", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.asgi_only:  # a subprocess of the main run: one in-process measurement of the rnnkit on PYTHONPATH
@@ -277,7 +304,7 @@ def main() -> None:
                         store = f"sqlite:///{tmp}/{k}.db?synchronous={args.synchronous}"
                         proc, url = start_server(run, store, max_batch, wait, src)
                         try:
-                            w = wrk_test(url, args.streams, conc, args.seconds, args.warmup, Path(tmp))
+                            w = wrk_test(url, args.streams, conc, args.seconds, args.warmup, Path(tmp), proc.pid)
                         finally:
                             proc.terminate()
                             proc.wait()
@@ -285,7 +312,8 @@ def main() -> None:
                         print(
                             f"  repeat {r + 1} {version:8s} {mode:9s} c={conc:<3d}: {w['throughput']:7.0f} obs/s, "
                             f"p50 {w['p50_ms']:6.1f} ms, p99 {w['p99_ms']:6.1f} ms, mean batch {w['mean_batch']:5.1f}, "
-                            f"non-2xx {w['non_2xx']}, load {w['load_1min']:.2f}",
+                            f"non-2xx {w['non_2xx']}, load {w['load_1min']:.2f}, CPU-us/obs server "
+                            f"{w['server_cpu_us_per_obs']:.0f} client {w['client_cpu_us_per_obs']:.0f}",
                             flush=True,
                         )
             for mode, (max_batch, wait) in modes.items():
@@ -303,6 +331,13 @@ def main() -> None:
         best = wrk[f"batched@{c0}"]
         summary[version] = {
             "wrk_median_run": wrk,
+            # per mode, the median over the repeats (CPU time per observation hardly depends on the machine's load)
+            "server_cpu_us_per_obs": {
+                key: statistics.median(r["server_cpu_us_per_obs"] for r in x) for key, x in runs[version]["wrk"].items()
+            },
+            "client_cpu_us_per_obs": {
+                key: statistics.median(r["client_cpu_us_per_obs"] for r in x) for key, x in runs[version]["wrk"].items()
+            },
             "wrk_batched_over_unbatched": best["throughput"] / wrk[f"unbatched@{c0}"]["throughput"],
             "asgi_median": asgi,
             "asgi_batched_over_unbatched": asgi["batched"] / asgi["unbatched"],
@@ -329,6 +364,13 @@ def main() -> None:
             )
         s = summary[version]
         print(
+            f"  {version:8s} CPU-us per observation (median), server / wrk: "
+            + ", ".join(
+                f"{key} {s['server_cpu_us_per_obs'][key]:.0f} / {s['client_cpu_us_per_obs'][key]:.0f}"
+                for key in s["server_cpu_us_per_obs"]
+            )
+        )
+        print(
             f"  {version:8s} batched / unbatched: wrk {s['wrk_batched_over_unbatched']:.1f}x, in process "
             f"{s['asgi_batched_over_unbatched']:.1f}x ({s['asgi_median']['batched']:.0f} vs "
             f"{s['asgi_median']['unbatched']:.0f} obs/s)"
@@ -341,10 +383,10 @@ def main() -> None:
     print(f"  the model's batched step is {model_us:.2f} us of the {per_obs_us:.0f} us an observation takes (batched)")
     print(f"  load: {started} -> {finished}")
     out = args.out or ROOT / "benchmarks" / "results" / f"serve-{datetime.date.today()}.json"
-    n = 1
-    while args.out is None and out.exists():  # never overwrite a recorded run
+    stem, n = out.stem, 1
+    while out.exists():  # never overwrite a recorded run
         n += 1
-        out = out.with_name(f"serve-{datetime.date.today()}-{n}.json")
+        out = out.with_name(f"{stem}-{n}{out.suffix}")
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "asgi_only"},
