@@ -48,8 +48,11 @@ class Batcher:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        # the loop, kept: asyncio.get_running_loop() makes a getpid system call each time (fork check)
+        self._event_loop = asyncio.get_running_loop()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="rnnkit-batch")
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop())
@@ -75,9 +78,9 @@ class Batcher:
                 "wait for their answers",
                 "stream",
             )
-        fut = asyncio.get_running_loop().create_future()
+        assert self._wake is not None and self._event_loop is not None, "Batcher.start() first"
+        fut = self._event_loop.create_future()
         queue.append((obs, fut, time.monotonic()))
-        assert self._wake is not None
         self._wake.set()
         return await fut
 
