@@ -355,6 +355,7 @@ def main() -> None:
         }
     per_obs_us = 1e6 / summary["current"]["wrk_median_run"][f"batched@{c0}"]["throughput"]
     model_us = 1e6 * step["model_step_s"] / args.streams
+    cpu_us = summary["current"]["server_cpu_us_per_obs"][f"batched@{c0}"]
     print(f"median runs of {args.repeats} ({args.streams} streams):")
     for version in versions:
         for key, x in summary[version]["wrk_median_run"].items():
@@ -380,7 +381,10 @@ def main() -> None:
             "  current / baseline (wrk): "
             + ", ".join(f"{k} {v:.2f}x" for k, v in summary["current_over_baseline"].items())
         )
-    print(f"  the model's batched step is {model_us:.2f} us of the {per_obs_us:.0f} us an observation takes (batched)")
+    print(
+        f"  the model's batched step (1,000 streams) is {model_us:.2f} us of the {per_obs_us:.0f} wall-us an "
+        f"observation takes (batched) and of the {cpu_us:.0f} CPU-us the server spends on it"
+    )
     print(f"  load: {started} -> {finished}")
     out = args.out or ROOT / "benchmarks" / "results" / f"serve-{datetime.date.today()}.json"
     stem, n = out.stem, 1
@@ -394,7 +398,11 @@ def main() -> None:
         "uptime": {"start": started, "end": finished},
         "versions": {v: _commit(src) for v, src in versions.items()},
         "target": TARGET,
-        "in_process": {**step, "model_share_of_an_observation": model_us / per_obs_us},
+        "in_process": {
+            **step,
+            "model_share_of_an_observation": model_us / per_obs_us,
+            "model_share_of_the_server_cpu": model_us / cpu_us,
+        },
         "runs": runs,
         "summary": summary,
         "notes": (
