@@ -40,25 +40,33 @@ def test_forecast_head_with_horizon_and_quantiles():
 
 
 def test_solves_the_adding_problem():
+    """The topology learns through its own loss; training stops once a validation set is at half the bound (at most
+    700 updates), and the bound is asserted on other sequences."""
     torch.manual_seed(0)
     m = ManyToOne(
         ManyToOneConfig(
             InputConfig(input_size=2), RNNConfig(cell="lstm", hidden_size=32), head=HeadConfig(kind="regression")
         )
     )
-    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(m.parameters(), lr=2e-2)
     gen = torch.Generator().manual_seed(0)
-    for _ in range(700):
+
+    def mse(seed: int) -> float:
+        x, y = adding_problem(500, 30, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            return m.loss(m(x), y.unsqueeze(-1)).item()
+
+    for step in range(1, 701):
         x, y = adding_problem(64, 30, generator=gen)
         loss = m.loss(m(x), y.unsqueeze(-1))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
-    x, y = adding_problem(500, 30, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        mse = m.loss(m(x), y.unsqueeze(-1)).item()
-    assert mse < 0.02, f"adding problem T=30: MSE {mse:.4f} (baseline 0.167)"
+        if step % 25 == 0 and mse(seed=2) < 0.01:
+            break
+    held_out = mse(seed=1)
+    assert held_out < 0.02, f"adding problem T=30: MSE {held_out:.4f} after {step} updates (baseline 0.167)"
 
 
 def test_bad_input():
