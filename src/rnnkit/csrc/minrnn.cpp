@@ -21,29 +21,49 @@
 namespace rnnkit {
 namespace {
 
+// Every value below is computed unconditionally and then selected, and minGRU/minLSTM is a template argument: a
+// loop with a branch in it (a runtime minGRU/minLSTM flag, a sigmoid evaluated on one side of ?:) is not vectorised
+// by the compiler, and that scalar walk was 4x to 25x slower than this one (one thread, the sizes of
+// benchmarks/speed.py), minLSTM's three exponentials per element the most.
 template <typename S>
-inline S g_of(S x) { return x >= S(0) ? x + S(0.5) : sigmoid(x); }
+struct Cand {  // g(k_h) and g'(k_h)
+  S g, dg;
+  explicit Cand(S x) {
+    const S s = sigmoid(x);
+    const bool pos = x >= S(0);
+    g = pos ? x + S(0.5) : s;
+    dg = pos ? S(1) : s * (S(1) - s);
+  }
+};
 
-template <typename S>
-inline S dg_of(S x) {
-  const S s = sigmoid(x);
-  return x >= S(0) ? S(1) : s * (S(1) - s);
-}
+// The mixing weight w of the candidate (z, or i') and the factors that carry dL/d(logit w) to the gate
+// pre-activations: k_z gets 1; k_f gets -(1 - f) and k_i gets (1 - i), since logit i' = log i - log f. With
+// e^-m scaled terms A = e^-m (1 + e^-k_f), B = e^-m (1 + e^-k_i): i' = A / (A + B), 1 - f = e^(-k_f - m) / A,
+// 1 - i = e^(-k_i - m) / B (three exponentials for all of it).
+template <typename S, bool LSTM>
+struct Mix {
+  S w, cf, ci;
+  Mix(const S* u, int64_t H, int64_t j) {
+    if constexpr (LSTM) {
+      const S nf = -u[j], ni = -u[H + j];
+      const S m = std::max(std::max(nf, ni), S(0));
+      const S em = fast_exp(-m), ef = fast_exp(nf - m), ei = fast_exp(ni - m);
+      const S a = em + ef, b = em + ei;
+      w = a / (a + b);
+      cf = -ef / a;
+      ci = ei / b;
+    } else {
+      w = sigmoid(u[j]);
+      cf = S(1);
+      ci = S(0);
+    }
+  }
+};
 
-// The mixing weight of the candidate (z, or i') and its derivatives with respect to the gate pre-activations.
-template <typename S>
-inline S mix(const S* u, int64_t H, int64_t j, bool lstm) {
-  if (!lstm) return sigmoid(u[j]);
-  const S nf = -u[j], ni = -u[H + j];
-  const S m = std::max(std::max(nf, ni), S(0));
-  const S em = fast_exp(-m), a = em + fast_exp(nf - m), b = em + fast_exp(ni - m);
-  return a / (a + b);
-}
-
-template <typename S>
-void forward_rows(const S* u, const S* h0, const int64_t* len, S* out, S* hT, int64_t B, int64_t T, int64_t H,
-                  bool lstm) {
-  const int64_t G = (lstm ? 3 : 2) * H, cand = (lstm ? 2 : 1) * H;
+template <typename S, bool LSTM>
+void forward_rows(const S* u, const S* h0, const int64_t* len, S* out, S* hT, int64_t B, int64_t T, int64_t H) {
+  constexpr int64_t kG = LSTM ? 3 : 2, kCand = kG - 1;
+  const int64_t G = kG * H, cand = kCand * H;
   at::parallel_for(0, B, std::max<int64_t>(1, 8192 / std::max<int64_t>(T * H, 1)), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t n = len != nullptr ? len[b] : T;
@@ -54,9 +74,10 @@ void forward_rows(const S* u, const S* h0, const int64_t* len, S* out, S* hT, in
         S* ob = out + (b * T + t) * H;
 #pragma omp simd
         for (int64_t j = 0; j < H; ++j) {
-          const S w = mix(ub, H, j, lstm);
-          h[j] = h[j] + w * (g_of(ub[cand + j]) - h[j]);
-          ob[j] = h[j];
+          const S w = Mix<S, LSTM>(ub, H, j).w, c = Cand<S>(ub[cand + j]).g;
+          const S hj = h[j] + w * (c - h[j]);
+          h[j] = hj;
+          ob[j] = hj;
         }
       }
       std::fill(out + (b * T + n) * H, out + (b + 1) * T * H, S(0));
@@ -64,10 +85,11 @@ void forward_rows(const S* u, const S* h0, const int64_t* len, S* out, S* hT, in
   });
 }
 
-template <typename S>
+template <typename S, bool LSTM>
 void backward_rows(const S* d_out, const S* dhT, const S* u, const S* out, const S* h0, const int64_t* len, S* d_u,
-                   S* dh0, int64_t B, int64_t T, int64_t H, bool lstm) {
-  const int64_t G = (lstm ? 3 : 2) * H, cand = (lstm ? 2 : 1) * H;
+                   S* dh0, int64_t B, int64_t T, int64_t H) {
+  constexpr int64_t kG = LSTM ? 3 : 2, kCand = kG - 1;
+  const int64_t G = kG * H, cand = kCand * H;
   at::parallel_for(0, B, std::max<int64_t>(1, 8192 / std::max<int64_t>(T * H, 1)), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t n = len != nullptr ? len[b] : T;
@@ -81,15 +103,13 @@ void backward_rows(const S* d_out, const S* dhT, const S* u, const S* out, const
         S* db = d_u + (b * T + t) * G;
 #pragma omp simd
         for (int64_t j = 0; j < H; ++j) {
-          const S d = dh[j] + dob[j], w = mix(ub, H, j, lstm), kh = ub[cand + j];
-          const S dw = d * (g_of(kh) - prev[j]) * w * (S(1) - w);  // dL/d(logit of w)
-          if (lstm) {  // logit(i') = log i - log f: its gradient reaches k_f through -(1 - f), k_i through (1 - i)
-            db[j] = -dw * (S(1) - sigmoid(ub[j]));
-            db[H + j] = dw * (S(1) - sigmoid(ub[H + j]));
-          } else {
-            db[j] = dw;
-          }
-          db[cand + j] = d * w * dg_of(kh);
+          const Mix<S, LSTM> mx(ub, H, j);
+          const Cand<S> c(ub[cand + j]);
+          const S d = dh[j] + dob[j], w = mx.w;
+          const S dw = d * (c.g - prev[j]) * w * (S(1) - w);  // dL/d(logit of w)
+          db[j] = dw * mx.cf;
+          if constexpr (LSTM) db[H + j] = dw * mx.ci;
+          db[cand + j] = d * w * c.dg;
           dh[j] = d * (S(1) - w);
         }
       }
@@ -119,8 +139,9 @@ std::vector<at::Tensor> minrnn_forward(const at::Tensor& u, const at::Tensor& h0
   auto out = pooled_empty({B, T, H}, u.options());
   auto hT = at::empty({B, H}, u.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "minrnn_forward", [&] {
-    forward_rows<scalar_t>(u.data_ptr<scalar_t>(), h0.data_ptr<scalar_t>(), lengths_of(lengths, B),
-                           out.data_ptr<scalar_t>(), hT.data_ptr<scalar_t>(), B, T, H, lstm);
+    auto run = lstm ? forward_rows<scalar_t, true> : forward_rows<scalar_t, false>;
+    run(u.data_ptr<scalar_t>(), h0.data_ptr<scalar_t>(), lengths_of(lengths, B), out.data_ptr<scalar_t>(),
+        hT.data_ptr<scalar_t>(), B, T, H);
   });
   return {out, hT};
 }
@@ -133,9 +154,10 @@ std::vector<at::Tensor> minrnn_backward(const at::Tensor& d_out_in, const at::Te
   auto d_u = pooled_empty(u.sizes(), u.options());
   auto dh0 = at::empty({B, H}, u.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "minrnn_backward", [&] {
-    backward_rows<scalar_t>(d_out.data_ptr<scalar_t>(), dhT.data_ptr<scalar_t>(), u.data_ptr<scalar_t>(),
-                            out.data_ptr<scalar_t>(), h0.data_ptr<scalar_t>(), lengths_of(lengths, B),
-                            d_u.data_ptr<scalar_t>(), dh0.data_ptr<scalar_t>(), B, T, H, lstm);
+    auto run = lstm ? backward_rows<scalar_t, true> : backward_rows<scalar_t, false>;
+    run(d_out.data_ptr<scalar_t>(), dhT.data_ptr<scalar_t>(), u.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+        h0.data_ptr<scalar_t>(), lengths_of(lengths, B), d_u.data_ptr<scalar_t>(), dh0.data_ptr<scalar_t>(), B, T,
+        H);
   });
   return {d_u, dh0};
 }
