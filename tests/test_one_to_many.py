@@ -69,7 +69,8 @@ def test_learns_to_emit_a_pattern_from_a_token():
 
 
 def test_learns_a_continuous_pattern_from_a_vector():
-    """Condition (a, phase) -> a * sin(t + phase), t = 1..8, fed back through a linear map."""
+    """Condition (a, phase) -> a * sin(t + phase), t = 1..8, fed back through a linear map. At most 400 updates;
+    training stops once generation on a validation set is at half the bound, asserted on other conditions."""
     torch.manual_seed(0)
     m = OneToMany(
         OneToManyConfig(condition_size=2, output_size=1, embedding_dim=16, rnn=RNNConfig(cell="lstm", hidden_size=32))
@@ -77,20 +78,27 @@ def test_learns_a_continuous_pattern_from_a_vector():
     opt = torch.optim.Adam(m.parameters(), lr=1e-2)
     t = torch.arange(1, 9).float()
 
-    def data(n):
-        cond = torch.rand(n, 2) * torch.tensor([1.0, 3.0])
+    def data(n, generator=None):
+        cond = torch.rand(n, 2, generator=generator) * torch.tensor([1.0, 3.0])
         return cond, (cond[:, :1] * torch.sin(t[None, :] + cond[:, 1:])).unsqueeze(-1)
 
-    for _ in range(400):
+    def generated_mse(seed):
+        cond, y = data(200, torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            pred, _ = m.generate(cond, 8)
+        assert pred.shape == (200, 8, 1)
+        return torch.nn.functional.mse_loss(pred, y).item()
+
+    for step in range(1, 401):
         cond, y = data(64)
         loss = m.loss(m(cond, y), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    cond, y = data(200)
-    pred, _ = m.generate(cond, 8)
-    assert pred.shape == (200, 8, 1)
-    assert torch.nn.functional.mse_loss(pred, y).item() < 0.02
+        if step % 25 == 0 and generated_mse(seed=1) < 0.01:
+            break
+    mse = generated_mse(seed=2)
+    assert mse < 0.02, f"generated MSE {mse:.4f} after {step} updates"
 
 
 def test_bad_config_and_input():
