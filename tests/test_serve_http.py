@@ -68,6 +68,20 @@ def test_nothing_is_written_to_a_closing_transport():
     assert asyncio.run(main()).writes == []
 
 
+class Recorder:
+    """A transport's writes, recorded on their way to it."""
+
+    def __init__(self, transport) -> None:
+        self.transport, self.writes = transport, []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+        self.transport.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.transport, name)
+
+
 BIG = b"z" * 300_000
 
 
@@ -106,6 +120,9 @@ def test_uvicorn_serves_with_it():
             assert [c.post(f"/r{i}", content=b"{}").text for i in range(20)] == [f"/r{i}" for i in range(20)]
             (conn,) = server.server_state.connections
             assert isinstance(conn, CoalescingProtocol) and isinstance(conn.transport, CoalescingTransport)
+            sent = conn.transport.transport = Recorder(conn.transport.transport)
+            assert c.post("/one", content=b"{}").text == "/one"
+            assert len(sent.writes) == 1 and sent.writes[0].startswith(b"HTTP/1.1 200")  # head and body: one write
             assert c.get("/big").content == BIG
         with socket.create_connection(("127.0.0.1", port)) as raw:  # the answer arrives whole before the close
             raw.sendall(b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
