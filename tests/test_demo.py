@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 from rich.console import Console
 
@@ -32,8 +33,9 @@ def test_memory_demo_small_run_reports_each_cell(tmp_path):
     assert max(saved["cells"]["rnn_tanh"]["curve_relative"]) == 1.0 and not saved["cells"]["rnn_tanh"]["solved"]
 
 
-def test_forecast_demo_beats_seasonal_naive_and_reloads(tmp_path):
+def test_forecast_demo_beats_seasonal_naive_and_reloads(tmp_path, monkeypatch):
     from rnnkit.demo import run_forecast_demo
+    from rnnkit.tasks.forecast import Forecaster
 
     out = io.StringIO()
     metrics = run_forecast_demo(tmp_path / "demo", console=Console(file=out, width=120))
@@ -41,7 +43,19 @@ def test_forecast_demo_beats_seasonal_naive_and_reloads(tmp_path):
     for name in ("co2_monthly.csv", "forecast.png", "loss.png", "forecast_next_year.csv", "model/config.json"):
         assert (tmp_path / "demo" / name).is_file(), name
     assert "seasonal naive" in out.getvalue() and "reloaded" in out.getvalue()
-    run_forecast_demo(tmp_path / "demo", console=Console(file=io.StringIO()))  # re-running replaces its own run
+    assert metrics["training"]["steps"] > 20
+
+    # re-running replaces its own run; a short second training (20 updates: what it learns is checked above) shows
+    # in metrics.json that the run was trained anew, not resumed from the first run's checkpoint
+    train = Forecaster.train
+
+    def short(cfg, *args, **kwargs):
+        return train(replace(cfg, trainer=replace(cfg.trainer, max_steps=20)), *args, **kwargs)
+
+    monkeypatch.setattr(Forecaster, "train", short)
+    run_forecast_demo(tmp_path / "demo", console=Console(file=io.StringIO()))
+    assert json.loads((tmp_path / "demo" / "metrics.json").read_text())["training"]["steps"] == 20
+    assert (tmp_path / "demo" / "forecast_next_year.csv").is_file()
 
 
 def test_forecast_demo_refuses_a_directory_it_did_not_make(tmp_path):
