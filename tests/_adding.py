@@ -52,7 +52,7 @@ def train_adding(
     batch: int = 64,
     seed: int = 0,
     init: CellInit | None = None,
-    check_every: int = 25,
+    check_every: int = 50,
 ) -> Trained:
     """Adam on fresh batches until the MSE on 500 validation sequences (seed 1) is below ``stop_below`` (checked
     every ``check_every`` updates) or ``max_steps`` updates were made; ``stop_below=None`` always runs all of them.
