@@ -133,3 +133,38 @@ def test_uvicorn_serves_with_it():
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_batchs_answers_are_written_before_the_next_batch_runs():
+    """Answers written through the coalescing transport (as uvicorn writes them) have gone out when the inline
+    batcher steps the next batch, which holds the event loop."""
+    from rnnkit.serve.batcher import Batcher
+    from rnnkit.serve.engine import Observation, Outcome
+    from rnnkit.serve.schemas import ObserveRequest
+    from rnnkit.serve.store import Batch
+
+    fake = FakeTransport()
+    seen: list[int] = []  # answers sent, as each batch began
+
+    class Engine:
+        def prepare(self, items: list[Observation]) -> tuple[list[Outcome], Batch]:
+            seen.append(len(fake.writes))
+            return [Outcome(200, {"stream": it.stream}) for it in items], Batch({})
+
+    async def main() -> None:
+        transport = CoalescingTransport(fake, asyncio.get_running_loop())  # type: ignore[arg-type]
+        b = Batcher(Engine(), max_batch=1, max_wait_ms=0, inline=True)  # type: ignore[arg-type]
+        await b.start()
+
+        async def client(stream: str) -> None:
+            outcome = await b.submit(Observation(stream, None, None, 1, ObserveRequest(token="a")))
+            transport.write(b"head ")  # as uvicorn sends an answer: head, then body
+            transport.write(outcome.raw)
+
+        await asyncio.gather(*(client(s) for s in ("a", "b", "c")))
+        await asyncio.sleep(0)
+        await b.stop()
+
+    asyncio.run(main())
+    assert seen == [0, 1, 2]
+    assert fake.writes == [b'head {"stream":"%s"}' % s for s in (b"a", b"b", b"c")]

@@ -129,4 +129,8 @@ class Batcher:
                 with contextlib.suppress(Exception):  # the next batch (which gathers requests meanwhile)
                     await loop.run_in_executor(self._pool, store.maintain)
             if self.inline:
-                await asyncio.sleep(0)  # let the loop read the requests that came in during the batch
+                # the answers' tasks resume in the next loop step and their writes go out in the one after
+                # (rnnkit.serve.http): both before this loop steps the next batch, which holds the loop meanwhile;
+                # the loop also reads the requests that came in during the batch
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
