@@ -2,6 +2,7 @@
 
     python benchmarks/decoding.py --run runs/de-en            # a trained translate run
     python benchmarks/decoding.py                             # trains one first into runs/bench-de-en (~5 min)
+                                                              # with the baseline tree, so both trees read it
 
 Both trees run the same command on the same run directory in fresh processes, round-robin, ``--repeats`` times
 each: the baseline from ``git archive BASELINE src`` (default: the commit before issue 13's decoding work) on
@@ -42,8 +43,10 @@ def baseline_tree(rev: str, into: Path) -> Path:
     return into / "src"
 
 
-def train_run(out: Path) -> None:
-    """A small translation model on Multi30k (two epochs of the task's defaults; BLEU is beside the point)."""
+def train_run(out: Path, baseline: str = BASELINE, baseline_src: Path | None = None) -> None:
+    """A small translation model on Multi30k (two epochs of the task's defaults; BLEU is beside the point), trained
+    by the baseline tree: both trees must read the run, and rnnkit reads runs of older versions (a run of this tree
+    has config options the baseline does not know)."""
     dev = out.parent / "bench-dev"
     dev.mkdir(parents=True, exist_ok=True)
     for side in ("de", "en"):
@@ -52,7 +55,9 @@ def train_run(out: Path) -> None:
     cmd = [sys.executable, "-c", CLI, "train", "translate", "--src", str(DATA / "train.de.gz")]
     cmd += ["--tgt", str(DATA / "train.en.gz"), "--dev-src", str(dev / "dev.de"), "--dev-tgt", str(dev / "dev.en")]
     cmd += ["--out", str(out), "--epochs", "2", "--quiet", "--overwrite"]
-    subprocess.run(cmd, check=True, env=os.environ | {"PYTHONPATH": str(ROOT / "src")})
+    with tempfile.TemporaryDirectory() as tmp:
+        src = baseline_src or baseline_tree(baseline, Path(tmp) / "baseline")
+        subprocess.run(cmd, check=True, env=os.environ | {"PYTHONPATH": str(src)})
 
 
 def run_predict(pythonpath: Path, run: Path, data: Path, beam: int, out: Path) -> float:
@@ -118,7 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.run / "model" / "config.json").is_file():
         print(f"no trained run at {args.run}: training one (two epochs)", flush=True)
-        train_run(args.run)
+        train_run(args.run, args.baseline, args.baseline_src)
     print(json.dumps(measure(args.run, args.baseline, args.beam, args.repeats, args.baseline_src), indent=1))
 
 

@@ -113,7 +113,7 @@ def main() -> None:
     if "decoding" in only:
         if not (args.translate_run / "model" / "config.json").is_file():
             print(f"no trained run at {args.translate_run}: training one (two epochs)", flush=True)
-            decoding.train_run(args.translate_run)
+            decoding.train_run(args.translate_run, baseline_src=args.baseline_src)
         record["decoding"] = decoding.measure(args.translate_run, baseline_src=args.baseline_src)
     if "step" in only:
         record["step"] = speed_step.step_table(21 if not args.quick else 5)
