@@ -149,6 +149,25 @@ def test_classify_and_tag_predictions_from_onnxruntime_equal_pytorch(runs, slice
     assert OnnxPredictor(result.directory).predict(sentences) == tagger.predict(sentences)  # CRF Viterbi in numpy
 
 
+def test_a_classifier_with_its_ngram_bag_mixed_in_exports_the_bag(slices, tmp_path):
+    """The default recipe's classifier adds mix x the naive-Bayes bag's votes to its logits: the sequence graph
+    holds the bag too (hashed word pairs, distinct ids), so onnxruntime's probabilities are the model's."""
+    torch.manual_seed(0)
+    cfg = ClassifyConfig(embedding_dim=8, rnn=RNNConfig(cell="gru", hidden_size=8, bidirectional=True), pooling="max")
+    cfg.encoding = "latin-1"
+    task = Classifier.build(cfg, Classifier.read(cfg, [slices["mr.pos"], slices["mr.neg"]]))
+    task.model.mix.fill_(1.5)
+    texts = slices["mr_test.neg"].read_text(encoding="latin-1").splitlines()[:30]
+    bag = task.predict_proba(texts)
+    task.model.mix.fill_(0.0)
+    assert np.abs(task.predict_proba(texts) - bag).max() > 0.1  # the bag moves the answers
+    task.model.mix.fill_(1.5)
+    _save_run(task, tmp_path, slices)
+    result = export_onnx(tmp_path, cfg=ExportConfig())
+    assert result.report["passed"] and max(result.report["max_abs_error"]["sequence"].values()) <= 1e-5
+    np.testing.assert_allclose(OnnxPredictor(result.directory).predict_proba(texts), bag, atol=1e-5)
+
+
 def test_numpy_viterbi_equals_the_crf():
     crf = LinearChainCRF(5)
     with torch.no_grad():

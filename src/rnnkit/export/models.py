@@ -151,6 +151,8 @@ class ManyToOneSequence(nn.Module):
     def __init__(self, model: ManyToOne, lengths: bool) -> None:
         super().__init__()
         self.model, self.rnn, self.lengths = model, RecurrentGraph(model.rnn), lengths
+        # the n-gram bag is in the graph when forward adds it (decided here: a graph holds no branch on a value)
+        self.bag = model.ngrams is not None and bool(model.mix != 0)
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
         x, rest = inputs[0], list(inputs[1:])
@@ -163,7 +165,11 @@ class ManyToOneSequence(nn.Module):
         summary = pool(self.model.pool, out, mask, final[0])
         if context is not None:
             summary = torch.cat([summary, context.flatten(1)], -1)
-        return (self.model.head(summary),)
+        out = self.model.head(summary)
+        if self.bag:  # the n-gram bag's share, as ManyToOne.forward adds it
+            n = lengths if lengths is not None else torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
+            out = out + self.model.mix * self.model.ngrams(x, n)
+        return (out,)
 
 
 class ManyToOneStep(nn.Module):

@@ -171,6 +171,7 @@ def classify_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) ->
     tokens = IOSpec("tokens", ("batch", "time"), "tokens", "token ids (right-padded)", high=V)
     lengths = IOSpec("lengths", ("batch",), "lengths", "valid steps per sequence, 1..time")
     logits = IOSpec("logits", ("batch", len(task.labels)), doc="class logits, in the order of labels in config.json")
+    bag = net.ngrams is not None and bool(net.mix != 0)  # the sequence graph adds mix x the n-gram bag's votes
     if "sequence" in wanted:
         plan.graphs.append(
             GraphSpec(
@@ -205,13 +206,16 @@ def classify_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) ->
                 ManyToOneHead(net),
                 [IOSpec("summary", ("batch", rnn.output_size), doc=f"pooled outputs ({net.pool.kind})")],
                 [logits],
-                "The head: the pooled summary (with pooling 'last': h_out of the top layer) to the output.",
+                "The head: the pooled summary (with pooling 'last': h_out of the top layer) to the output"
+                + (" (the network's logits; sequence.onnx adds the n-gram bag's votes)." if bag else "."),
             )
         )
         plan.references["head"] = lambda m, f: {"logits": m.head(f["summary"])}
 
     def compose(run: Run, feeds: Feeds) -> list[Composite]:
         if not (plan.has("step") and plan.has("head") and plan.has("sequence")) or net.pool.kind == "attention":
+            return []
+        if bag:  # the sequence graph adds the n-gram bag's votes, which head.onnx (the network's part) has not
             return []
         x = feeds["tokens"]
         seq = {"tokens": x, "lengths": torch.full((len(x),), x.shape[1], dtype=torch.long)}

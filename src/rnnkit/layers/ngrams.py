@@ -74,7 +74,9 @@ class BagOfNgrams(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         ids = self.ids(x, lengths)
         present = (ids >= 0).to(self.weight.dtype)
-        return (self.weight[ids.clamp(min=0)] * present[..., None]).sum(1)  # (B, K)
+        votes = self.weight[ids.clamp(min=0)] * present[..., None]  # (B, N, K)
+        # summed in float64: hundreds of votes, and every runtime (PyTorch, onnxruntime) then rounds the same sum
+        return votes.sum(1, dtype=torch.float64).to(self.weight.dtype)  # (B, K)
 
     @torch.no_grad()
     def fit(self, texts: Sequence[Sequence[int]], labels: Sequence[int]) -> None:
