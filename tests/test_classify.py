@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit.tasks.classify import MIXES, Classifier, ClassifyConfig
+from rnnkit.layers.ngrams import BagOfNgrams
+from rnnkit.tasks.classify import MIXES, Classifier, ClassifyConfig, read_examples
 from rnnkit.topologies.base import RNNConfig
 from rnnkit.training.trainer import TrainerConfig
 
@@ -88,7 +89,14 @@ def test_the_ngram_bag_is_mixed_in_only_as_far_as_validation_data_says(slices, t
     chosen = metrics["training"]["ngrams"]
     assert chosen["mix"] in MIXES and float(task.model.mix) == chosen["mix"]
     assert chosen["val_accuracy"] >= chosen["val_accuracy_network"]
-    assert metrics["val"]["accuracy"] == pytest.approx(chosen["val_accuracy"])
+    assert metrics["val"]["accuracy"] == pytest.approx(chosen["val_accuracy"])  # held out: scored before the refit
+    # once the mix is chosen, the bag is counted again over the training and validation texts: here every text of
+    # the files (the test part is given apart)
+    assert chosen["refit"]
+    texts, labels = read_examples(files, cfg)
+    counted = BagOfNgrams(len(task.vocab), 2, cfg.ngrams, task.vocab.pad)
+    counted.fit(task.encode(texts), [task.labels.index(y) for y in labels])
+    assert torch.equal(task.model.ngrams.weight, counted.weight)
     again = rnnkit.load(tmp_path / "mr")  # the mix and the counted weights are saved with the model
     texts = ["a gorgeous , witty , seductive movie .", "the plot is nothing but boilerplate clichés ."]
     np.testing.assert_allclose(again.predict_proba(texts), task.predict_proba(texts), rtol=1e-6, atol=1e-7)

@@ -28,11 +28,14 @@ class NgramConfig:
         n: longest n-gram (1: words only; 2: words and pairs of words; 3: and triples).
         buckets: hashed ids for the n-grams longer than one word (collisions share a weight).
         alpha: add-alpha smoothing of the counts.
+        refit: once its share is chosen on the validation texts, count the bag again over the training and the
+            validation texts (more texts, better ratios; the reported validation metrics stay those from before).
     """
 
     n: int = 2
     buckets: int = 1 << 20
     alpha: float = 1.0
+    refit: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.n <= 3:

@@ -140,6 +140,7 @@ class Classifier(Task):
     def __init__(self, cfg: ClassifyConfig, model: ManyToOne, vocab: Vocab, tokenizer: Any, labels: list[str]) -> None:
         super().__init__(cfg, model)
         self.vocab, self.tokenizer, self.labels = vocab, tokenizer, labels
+        self.val_metrics: dict[str, Any] | None = None  # the validation score before the bag counted those texts
 
     # ---- the hooks ---------------------------------------------------------------------------------------------
     @classmethod
@@ -201,14 +202,32 @@ class Classifier(Task):
         }
 
     def fit(self, train: Any, val: Any, out: Path, *, resume: bool = False) -> Any:
-        """Train the network; then, with an n-gram bag, choose its share on the validation texts and save again."""
+        """Train the network; then, with an n-gram bag, choose its share on the validation texts (and with
+        ``ngrams.refit`` count the bag again over the training and validation texts) and save again."""
         state = super().fit(train, val, out, resume=resume)
         if self.model.ngrams is not None and val is not None:
             self.training["ngrams"] = self.choose_mix(val)
+            if self.cfg.ngrams.refit:
+                self.val_metrics = self.score(val)  # held out until now: what the report shows for val
+                self.refit_ngrams([train.dataset, val.dataset])
+                self.training["ngrams"]["refit"] = "counted again over the training and validation texts"
             if D.is_main():
                 self.save(out / "model")
             D.barrier()
         return state
+
+    @torch.no_grad()
+    def refit_ngrams(self, parts: list[list[tuple[list[int], int]]]) -> None:
+        """Count the n-gram bag over these encoded ``(ids, label index)`` examples (every process counts them all:
+        a loader's ``dataset`` is the whole part, not a process's share)."""
+        examples = [e for part in parts for e in part]
+        self.model.ngrams.fit([ids for ids, _ in examples], [y for _, y in examples])
+
+    def report(self, out: Path, splits: Any) -> dict[str, Any]:
+        metrics = super().report(out, splits)
+        if self.val_metrics is not None and "val" in metrics:
+            metrics["val"] = self.val_metrics  # the bag has now counted the validation texts: keep the held-out score
+        return metrics
 
     @torch.no_grad()
     def choose_mix(self, loader: Any) -> dict[str, Any]:
