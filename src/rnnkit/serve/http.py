@@ -1,12 +1,12 @@
 """uvicorn's HTTP protocol (httptools) with one socket write per response instead of two.
 
 uvicorn writes a response's head when the app sends ``http.response.start`` and its body at ``http.response.body``:
-two ``send`` system calls and two TCP segments, each waking the client. For an ``observe`` answer of ~100 bytes that
-second write was a tenth of the server's CPU and a third of the load client's (measured with wrk: 148 -> 129 server
-CPU-us and 26 -> 17 client CPU-us per observation). Here a connection's writes made within one event-loop step are
-joined and sent at the end of that step: the answers of a batch, whose tasks all resume in one step, then go out
-together in the next (writing each as soon as it was complete, between the other tasks' work, cost the client 3
-CPU-us more per observation: more wake-ups). The batcher lets that step run before it starts the next batch.
+two ``send`` system calls and two TCP segments, each waking the client. For an ``observe`` answer of ~100 bytes the
+second write cost the load client a third of its CPU (wrk: 26 -> 17 CPU-us per observation) and the server a few
+CPU-us of system time. Here a connection's writes made within one event-loop step are joined and sent at the end
+of that step: the answers of a batch, whose tasks all resume in one step, then go out together in the next (writing
+each as soon as it was complete, between the other tasks' work, cost the client 3 CPU-us more per observation: more
+wake-ups). The batcher lets that step run before it starts the next batch.
 """
 
 from __future__ import annotations
