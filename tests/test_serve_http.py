@@ -42,7 +42,9 @@ def test_writes_of_one_step_go_out_as_one():
         fake = FakeTransport()
         t = CoalescingTransport(fake, asyncio.get_running_loop())  # type: ignore[arg-type]
         t.write(b"HTTP/1.1 200 OK\r\n\r\n")
-        t.write(b'{"a":1}')
+        reused = bytearray(b'{"a":1}')
+        t.write(reused)
+        reused[:] = b"garbage"  # the writer's buffer, reused before the write went out
         before = list(fake.writes)  # nothing sent within the step
         await asyncio.sleep(0)
         after = list(fake.writes)

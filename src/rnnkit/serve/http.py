@@ -19,7 +19,7 @@ try:
 except ImportError:  # pragma: no cover - without httptools, uvicorn picks its own protocol (see protocol_name)
     HttpToolsProtocol = asyncio.Protocol  # type: ignore[assignment,misc]
 
-__all__ = ["CoalescingProtocol", "CoalescingTransport"]
+__all__ = ["CoalescingProtocol", "CoalescingTransport", "protocol_name"]
 
 
 class CoalescingTransport:
@@ -32,7 +32,9 @@ class CoalescingTransport:
         self.transport, self._loop = transport, loop
         self._pending: list[bytes] = []
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if type(data) is not bytes:  # a caller may reuse its buffer once write() returns: keep a copy
+            data = bytes(data)
         if not self._pending:
             self._loop.call_soon(self.flush)
         self._pending.append(data)
