@@ -6,10 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
 import rnnkit
 from rnnkit.layers.ngrams import BagOfNgrams
-from rnnkit.tasks.classify import MIXES, Classifier, ClassifyConfig, read_examples
+from rnnkit.tasks.classify import (
+    MIXES,
+    TEMPERATURES,
+    Classifier,
+    ClassifyConfig,
+    calibrated_loss,
+    choose_share,
+    read_examples,
+)
 from rnnkit.topologies.base import RNNConfig
 from rnnkit.training.trainer import TrainerConfig
 
@@ -81,14 +90,15 @@ def _csv(tmp_path):
 
 def test_the_ngram_bag_is_mixed_in_only_as_far_as_validation_data_says(slices, tmp_path):
     """The recipe counts a naive-Bayes bag of words and word pairs on the training texts and picks its share on the
-    validation texts: the mix is never worse on validation than the network alone (0 is among the choices)."""
+    validation texts: the mix never predicts them worse (calibrated cross-entropy) than the network alone (0 is
+    among the choices)."""
     cfg = config(encoding="latin-1")
     cfg.trainer.epochs = 3
     files = [slices["mr.pos"], slices["mr.neg"]]
     task, metrics = Classifier.train(cfg, files, tmp_path / "mr", test=[slices["mr_test.pos"], slices["mr_test.neg"]])
     chosen = metrics["training"]["ngrams"]
-    assert chosen["mix"] in MIXES and float(task.model.mix) == chosen["mix"]
-    assert chosen["val_accuracy"] >= chosen["val_accuracy_network"]
+    assert chosen["mix"] in MIXES and float(task.model.mix) == pytest.approx(chosen["mix"])
+    assert chosen["val_calibrated_loss"] <= chosen["val_calibrated_loss_network"]  # 0 (the network alone) was a choice
     assert metrics["val"]["accuracy"] == pytest.approx(chosen["val_accuracy"])  # held out: scored before the refit
     # once the mix is chosen, the bag is counted again over the training and validation texts: here every text of
     # the files (the test part is given apart)
@@ -152,3 +162,24 @@ def test_default_recipe_learns_on_an_mr_slice(slices, tmp_path):
     task.model.mix.fill_(0.0)  # the network alone (the bag was counted on these very texts)
     loss = task.score(task.loader(train, train=False))["loss"]
     assert loss < 0.5 * math.log(2), f"the network's loss on its {len(train)} training texts: {loss:.3f}"
+
+
+def test_calibrated_loss_is_the_best_cross_entropy_over_the_temperatures():
+    torch.manual_seed(0)
+    honest = 2.0 * torch.randn(3000, 3)  # the scores of a calibrated model: labels drawn from softmax(scores)...
+    y = torch.multinomial(torch.softmax(honest, -1), 1)[:, 0]
+    loss, t = calibrated_loss(8.0 * honest, y)  # ...made 8 times overconfident
+    assert loss == pytest.approx(min(float(nn.functional.cross_entropy(s * 8.0 * honest, y)) for s in TEMPERATURES))
+    assert 1 / 8 / 1.5 < t < 1 / 8 * 1.5  # the temperature undoes the overconfidence
+    assert loss < float(nn.functional.cross_entropy(8.0 * honest, y))
+
+
+def test_the_share_follows_what_predicts_the_validation_labels():
+    """An informative bag beside a network that guesses gets a large share; a bag of noise beside a good network
+    gets none."""
+    torch.manual_seed(0)
+    y = torch.randint(0, 2, (400,))
+    signal = 3.0 * (2.0 * nn.functional.one_hot(y, 2) - 1) + torch.randn(400, 2)
+    noise = 5.0 * torch.randn(400, 2)
+    assert choose_share(noise, signal, y) >= 5.0
+    assert choose_share(signal, noise, y) == 0.0
