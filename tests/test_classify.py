@@ -53,22 +53,11 @@ def test_mr_slice_end_to_end(slices, tmp_path):
 
 
 def test_csv_input_learns_an_easy_rule(tmp_path):
-    rng = np.random.default_rng(0)
-    good, bad = ["great", "superb", "lovely", "fine"], ["awful", "dull", "poor", "bad"]
-    rows = []
-    for _ in range(300):
-        y = int(rng.integers(2))
-        words = [
-            *list(rng.choice(["the", "film", "was", "a", "plot", "story"], 5)),
-            str(rng.choice(good if y else bad)),
-        ]
-        rng.shuffle(words)
-        rows.append(f'"{" ".join(words)}",{"pos" if y else "neg"}')
-    (tmp_path / "r.csv").write_text("review,stars\n" + "\n".join(rows) + "\n")
+    data = _rule_csv(tmp_path, n=300, shuffle=True)
     cfg = config(text_column="review", label_column="stars")
     cfg.trainer.epochs = 6
     cfg.trainer.lr = 1e-2
-    task, metrics = Classifier.train(cfg, tmp_path / "r.csv", tmp_path / "run")
+    task, metrics = Classifier.train(cfg, data, tmp_path / "run")
     assert metrics["test"]["accuracy"] > 0.9, metrics
     assert task.predict(["what a superb story", "an awful plot"]) == ["pos", "neg"]
 
@@ -130,13 +119,16 @@ def test_pretrained_vectors_for_the_classifier(tmp_path):
     assert task.model.input.embedding.weight[task.vocab.stoi["superb"]].tolist() == [1, 0, 0]
 
 
-def _rule_csv(tmp_path):
+def _rule_csv(tmp_path, n: int = 200, shuffle: bool = False):
+    """A CSV of ``n`` reviews: five neutral words and one word that decides the label (anywhere with ``shuffle``)."""
     rng = np.random.default_rng(0)
     good, bad = ["great", "superb", "lovely", "fine"], ["awful", "dull", "poor", "bad"]
     rows = []
-    for _ in range(200):
+    for _ in range(n):
         y = int(rng.integers(2))
         words = [*rng.choice(["the", "film", "was", "a", "plot", "story"], 5), str(rng.choice(good if y else bad))]
+        if shuffle:
+            rng.shuffle(words)
         rows.append(f'"{" ".join(words)}",{"pos" if y else "neg"}')
     (tmp_path / "rule.csv").write_text("review,stars\n" + "\n".join(rows) + "\n")
     return tmp_path / "rule.csv"
