@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,7 @@ from rnnkit.tasks.classify import (
     ClassifyConfig,
     calibrated_loss,
     choose_share,
+    choose_shares,
     read_examples,
 )
 from rnnkit.topologies.base import RNNConfig
@@ -94,7 +97,9 @@ def test_the_ngram_bag_is_mixed_in_only_as_far_as_validation_data_says(slices, t
     assert chosen["refit"]
     texts, labels = read_examples(files, cfg)
     counted = BagOfNgrams(len(task.vocab), 2, cfg.ngrams, task.vocab.pad)
+    counted.set_words(task.vocab.itos, 4)
     counted.fit(task.encode(texts), [task.labels.index(y) for y in labels])
+    counted.scale_(*chosen["scales"])  # the shares of words and character n-grams chosen on validation
     assert torch.equal(task.model.ngrams.weight, counted.weight)
     again = rnnkit.load(tmp_path / "mr")  # the mix and the counted weights are saved with the model
     texts = ["a gorgeous , witty , seductive movie .", "the plot is nothing but boilerplate clichés ."]
@@ -175,3 +180,21 @@ def test_the_share_follows_what_predicts_the_validation_labels():
     noise = 5.0 * torch.randn(400, 2)
     assert choose_share(noise, signal, y) >= 5.0
     assert choose_share(signal, noise, y) == 0.0
+    words, chars = choose_shares(noise, noise.flip(0), signal, y)  # two bags: the informative one gets the share
+    assert words == 0.0 and chars >= 5.0
+
+
+def test_a_run_saved_before_character_ngrams_loads_as_it_was(tmp_path):
+    """Its config has no 'chars' (the default now adds them) and its bag's weights no rows for them."""
+    cfg = config(text_column="review", label_column="stars")
+    cfg.ngrams.chars = None
+    task = Classifier.build(cfg, Classifier.read(cfg, _rule_csv(tmp_path)))
+    task.model.mix.fill_(1.0)
+    task.save(tmp_path / "old")
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    del saved["artifacts"]["ngram_chars"], saved["config"]["ngrams"]["chars"], saved["config"]["ngrams"]["char_buckets"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
+    again = rnnkit.load(tmp_path / "old")
+    assert again.cfg.ngrams.chars is None and again.model.ngrams.weight.shape == task.model.ngrams.weight.shape
+    texts = ["what a superb story", "an awful plot"]
+    np.testing.assert_allclose(again.predict_proba(texts), task.predict_proba(texts), rtol=1e-6, atol=1e-7)

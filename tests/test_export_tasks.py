@@ -151,11 +151,13 @@ def test_classify_and_tag_predictions_from_onnxruntime_equal_pytorch(runs, slice
 
 def test_a_classifier_with_its_ngram_bag_mixed_in_exports_the_bag(slices, tmp_path):
     """The default recipe's classifier adds mix x the naive-Bayes bag's votes to its logits: the sequence graph
-    holds the bag too (hashed word pairs, distinct ids), so onnxruntime's probabilities are the model's."""
+    holds the bag too (hashed word pairs and character n-grams, distinct ids), so onnxruntime's probabilities are
+    the model's."""
     torch.manual_seed(0)
     cfg = ClassifyConfig(embedding_dim=8, rnn=RNNConfig(cell="gru", hidden_size=8, bidirectional=True), pooling="max")
     cfg.encoding = "latin-1"
     task = Classifier.build(cfg, Classifier.read(cfg, [slices["mr.pos"], slices["mr.neg"]]))
+    assert task.model.ngrams.char_ids.shape[1] > 1  # the words' character n-grams vote too (a table in the graph)
     task.model.mix.fill_(1.5)
     texts = slices["mr_test.neg"].read_text(encoding="latin-1").splitlines()[:30]
     bag = task.predict_proba(texts)

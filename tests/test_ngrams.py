@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from rnnkit import HeadConfig, InputConfig, ManyToOne, ManyToOneConfig, RNNConfig
-from rnnkit.layers.ngrams import BagOfNgrams, NgramConfig
+from rnnkit.layers.ngrams import BagOfNgrams, NgramConfig, char_ngrams
 
 
 def test_ids_are_the_distinct_words_and_pairs_of_each_text():
-    bag = BagOfNgrams(10, 2, NgramConfig(n=2, buckets=1000))
+    bag = BagOfNgrams(10, 2, NgramConfig(n=2, buckets=1000, chars=None))
     x = torch.tensor([[4, 5, 4, 5, 0], [6, 0, 0, 0, 0]])
     ids = bag.ids(x, torch.tensor([4, 1]))
     first = sorted(i for i in ids[0].tolist() if i >= 0)
@@ -22,7 +22,7 @@ def test_ids_are_the_distinct_words_and_pairs_of_each_text():
 
 
 def test_weights_are_naive_bayes_log_count_ratios():
-    bag = BagOfNgrams(8, 2, NgramConfig(n=1, buckets=1, alpha=1.0))
+    bag = BagOfNgrams(8, 2, NgramConfig(n=1, buckets=1, alpha=1.0, chars=None))
     texts = [[4, 5], [4, 6], [7, 5]]  # class 1, class 1, class 0
     bag.fit(texts, [1, 1, 0])
     # word 4: in 2 of the class-1 texts, in none of class 0; the sums over all ids (+1 smoothing) normalise
@@ -60,8 +60,35 @@ def test_the_votes_are_summed_in_float64_then_rounded_once():
     """Hundreds of votes summed in float32 depend on the order of the sum (PyTorch's and onnxruntime's differ by
     ~1e-4 on a 400-word text); summed in float64 and rounded once, every runtime gives the same float32."""
     torch.manual_seed(0)
-    bag = BagOfNgrams(1000, 3, NgramConfig(n=1, buckets=1))
+    bag = BagOfNgrams(1000, 3, NgramConfig(n=1, buckets=1, chars=None))
     bag.weight.normal_(0.0, 10.0)
     x = torch.randperm(999)[None, :] + 1  # 999 distinct words (0 is padding)
     want = bag.weight.double()[x[0]].sum(0).float()
     assert torch.equal(bag(x, torch.tensor([999]))[0], want)
+
+
+def test_character_ngrams_of_a_word_framed_by_spaces():
+    assert char_ngrams("fun", 3, 4) == [" fu", "fun", "un ", " fun", "fun "]
+    assert char_ngrams("a", 4, 5) == [" a "]  # shorter than any n-gram: the framed word once
+    assert char_ngrams("aaaa", 3, 3) == [" aa", "aaa", "aa "]  # each distinct n-gram once
+
+
+def test_words_that_share_character_ngrams_share_evidence():
+    """Trained on 'boring' (negative) and 'lovely' (positive) only, the bag scores the unseen words 'bored' and
+    'loved' by the character n-grams they share with those; a words-only bag cannot tell them apart."""
+    words = ["<pad>", "<unk>", "<bos>", "<eos>", "boring", "lovely", "bored", "loved", "film"]
+    texts, labels = [[8, 4], [4], [8, 5], [5, 8]], [0, 0, 1, 1]
+    x, lengths = torch.tensor([[6], [7]]), torch.tensor([1, 1])  # 'bored', 'loved'
+    bag = BagOfNgrams(len(words), 2, NgramConfig(n=2, buckets=64, chars=(3, 5), char_buckets=4096))
+    bag.set_words(words, specials=4)
+    assert bag.char_ids[0].tolist() == [-1] * bag.char_ids.shape[1]  # <pad> and the other specials have none
+    bag.fit(texts, labels)
+    parts = bag(x, lengths), bag.parts(x, lengths)
+    assert parts[1][0, 1, 0] > parts[1][0, 1, 1] and parts[1][1, 1, 1] > parts[1][1, 1, 0]  # chars: the right side
+    assert parts[1][0, 0].tolist() == parts[1][1, 0].tolist()  # words: both unseen, the same (smoothing) votes
+    assert torch.allclose(parts[0].double(), parts[1].sum(1))
+    alone = BagOfNgrams(len(words), 2, NgramConfig(n=2, buckets=64, chars=None))
+    alone.fit(texts, labels)
+    assert alone(x, lengths)[0].tolist() == alone(x, lengths)[1].tolist()
+    bag.scale_(1.0, 0.0)  # the characters' share set to nothing: the words' votes alone
+    assert bag.parts(x, lengths)[:, 1].abs().max() == 0

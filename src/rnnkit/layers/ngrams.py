@@ -2,14 +2,16 @@
 as a layer a recurrent classifier can add to its own scores.
 
 Each text's distinct unigrams and (hashed) n-grams up to ``n`` vote for each class with the log-count ratio of
-that n-gram in the training texts of the class against the others (binarised counts, add-one smoothing). The
-weights are counted, not trained (:meth:`BagOfNgrams.fit`), so the bag neither overfits the training texts nor
-competes with the recurrent network for the gradient; the classifier mixes the two with a weight chosen on
-validation data.
+that n-gram in the training texts of the class against the others (binarised counts, add-one smoothing). With
+``chars``, the character n-grams of its words vote too (fastText's subwords: ``" movie "`` gives ``" mo"``,
+``"mov"``, ... ``"vie "``), so words that share a stem share evidence. The weights are counted, not trained
+(:meth:`BagOfNgrams.fit`), so the bag neither overfits the training texts nor competes with the recurrent network
+for the gradient; the classifier mixes the two with shares chosen on validation data.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +20,8 @@ from torch import Tensor, nn
 
 # odd multipliers for the n-gram hash (ids stay below 2^63 for vocabularies up to ~10^6 and n <= 3)
 _PRIME = 1_000_003
+#: at most this many character n-grams of one word (a 40-letter token would have ~120)
+MAX_CHAR_NGRAMS = 48
 
 
 @dataclass
@@ -30,31 +34,70 @@ class NgramConfig:
         alpha: add-alpha smoothing of the counts.
         refit: once its share is chosen on the validation texts, count the bag again over the training and the
             validation texts (more texts, better ratios; the reported validation metrics stay those from before).
+        chars: ``(shortest, longest)`` character n-grams of each word (the word framed by spaces) that vote
+            beside the words, hashed into ``char_buckets`` ids; None: words only.
     """
 
     n: int = 2
     buckets: int = 1 << 20
     alpha: float = 1.0
     refit: bool = True
+    chars: tuple[int, int] | None = (3, 5)
+    char_buckets: int = 1 << 19
 
     def __post_init__(self) -> None:
         if not 1 <= self.n <= 3:
             raise ValueError(f"NgramConfig: n must be 1, 2 or 3, got {self.n}")
         if self.buckets < 1 or not self.alpha > 0:
             raise ValueError(f"NgramConfig: buckets must be >= 1 and alpha > 0, got {self.buckets}, {self.alpha}")
+        if self.chars is not None and not (1 <= self.chars[0] <= self.chars[1] and self.char_buckets >= 1):
+            raise ValueError(
+                f"NgramConfig: chars must be (shortest, longest) with 1 <= shortest <= longest and char_buckets >= 1, "
+                f"got {self.chars}, {self.char_buckets}"
+            )
+
+
+def char_ngrams(word: str, shortest: int, longest: int) -> list[str]:
+    """The distinct character n-grams of `` word `` (framed by spaces), shortest first; a framed word shorter than
+    an n-gram is that n-gram once."""
+    framed, grams = f" {word} ", []
+    for n in range(shortest, longest + 1):
+        for i in range(max(len(framed) - n + 1, 1)):
+            grams.append(framed[i : i + n])
+    return list(dict.fromkeys(grams))
 
 
 class BagOfNgrams(nn.Module):
     """``x (B, T)`` token ids with ``lengths (B,)`` -> ``(B, K)`` naive-Bayes scores of the distinct n-grams.
 
     Ids ``0..V-1`` are the words themselves (padding ``pad`` is never counted); longer n-grams hash into
-    ``V..V+buckets-1``. The weights are a buffer set by :meth:`fit`.
+    ``V..V+buckets-1`` and character n-grams into the ``char_buckets`` ids after those. The weights are a buffer set
+    by :meth:`fit`; the character n-grams of each word id are a table built from the words (:meth:`set_words`),
+    not saved (the vocabulary is).
     """
 
     def __init__(self, vocab_size: int, num_classes: int, cfg: NgramConfig, pad: int = 0) -> None:
         super().__init__()
         self.cfg, self.vocab_size, self.num_classes, self.pad = cfg, vocab_size, num_classes, pad
-        self.register_buffer("weight", torch.zeros(vocab_size + cfg.buckets, num_classes))
+        self.char_start = vocab_size + cfg.buckets  # the first character n-gram id
+        size = self.char_start + (cfg.char_buckets if cfg.chars is not None else 0)
+        self.register_buffer("weight", torch.zeros(size, num_classes))
+        self.register_buffer("char_ids", torch.full((vocab_size, 0), -1, dtype=torch.long), persistent=False)
+
+    def set_words(self, words: Sequence[str], specials: int = 0) -> None:
+        """Build the table of each word id's character n-gram ids from the vocabulary's words (the first
+        ``specials`` ids, e.g. ``<pad>``, have none). Without ``chars`` in the config: nothing."""
+        if self.cfg.chars is None:
+            return
+        if len(words) != self.vocab_size:
+            raise ValueError(f"BagOfNgrams: {len(words)} words for a vocabulary of {self.vocab_size}")
+        lo, hi = self.cfg.chars
+        rows = [[] if i < specials else char_ngrams(w, lo, hi)[:MAX_CHAR_NGRAMS] for i, w in enumerate(words)]
+        table = torch.full((self.vocab_size, max(1, max(map(len, rows)))), -1, dtype=torch.long)
+        for i, grams in enumerate(rows):  # crc32: the same ids in every process (str hashes are salted)
+            ids = [zlib.crc32(g.encode("utf-8")) % self.cfg.char_buckets for g in grams]
+            table[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        self.char_ids = table.to(self.weight.device)
 
     def ids(self, x: Tensor, lengths: Tensor) -> Tensor:
         """``(B, N)`` n-gram ids of each text, each distinct id once and the rest -1."""
@@ -69,24 +112,41 @@ class BagOfNgrams(nn.Module):
             code = code[:, :-1] * _PRIME + x[:, k:]  # (B, T-k): the n-gram starting at each step
             ok = valid[:, k:]
             parts.append(torch.where(ok, self.vocab_size + code.remainder(self.cfg.buckets), -1))
+        if self.char_ids.shape[1]:  # the character n-grams of every valid word: (B, T, G) -> (B, T*G)
+            grams = self.char_ids[x.clamp(0, self.vocab_size - 1)]
+            ok = (valid & (x != self.pad))[..., None] & (grams >= 0)
+            parts.append(torch.where(ok, self.char_start + grams, -1).flatten(1))
         ids = torch.cat(parts, dim=1).sort(dim=1).values
         repeated = torch.zeros_like(ids, dtype=torch.bool)
         repeated[:, 1:] = ids[:, 1:] == ids[:, :-1]
         return ids.masked_fill(repeated, -1)
 
-    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+    def parts(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """``(B, 2, K)`` float64: the votes of the words and word n-grams, and those of the character n-grams."""
         ids = self.ids(x, lengths)
-        present = (ids >= 0).to(self.weight.dtype)
-        votes = self.weight[ids.clamp(min=0)] * present[..., None]  # (B, N, K)
+        votes = self.weight[ids.clamp(min=0)] * (ids >= 0).to(self.weight.dtype)[..., None]  # (B, N, K)
+        chars = (ids >= self.char_start)[..., None]
         # summed in float64: hundreds of votes, and every runtime (PyTorch, onnxruntime) then rounds the same sum
-        return votes.sum(1, dtype=torch.float64).to(self.weight.dtype)  # (B, K)
+        words = votes.masked_fill(chars, 0.0).sum(1, dtype=torch.float64)
+        return torch.stack([words, votes.masked_fill(~chars, 0.0).sum(1, dtype=torch.float64)], 1)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        return self.parts(x, lengths).sum(1).to(self.weight.dtype)  # (B, K)
+
+    @torch.no_grad()
+    def scale_(self, words: float, chars: float) -> None:
+        """Multiply the weights of the words and word n-grams by ``words`` and those of the character n-grams by
+        ``chars`` (their shares relative to each other, chosen on validation data)."""
+        self.weight[: self.char_start] *= words
+        self.weight[self.char_start :] *= chars
 
     @torch.no_grad()
     def fit(self, texts: Sequence[Sequence[int]], labels: Sequence[int]) -> None:
         """Set the weights from tokenised training texts and their class ids: for class ``k``,
         ``log(p_k / |p_k|) - log(q_k / |q_k|)`` with ``p_k`` the (smoothed) number of class-``k`` texts that contain
-        each n-gram and ``q_k`` the same over the other classes."""
-        size = self.vocab_size + self.cfg.buckets
+        each n-gram and ``q_k`` the same over the other classes (words and character n-grams each normalised over
+        their own ids)."""
+        size = self.weight.shape[0]
         counts = torch.zeros(self.num_classes, size, dtype=torch.float64)
         for start in range(0, len(texts), 256):
             chunk = texts[start : start + 256]
@@ -94,14 +154,17 @@ class BagOfNgrams(nn.Module):
             x = torch.full((len(chunk), int(lengths.max())), self.pad, dtype=torch.long)
             for i, t in enumerate(chunk):
                 x[i, : len(t)] = torch.as_tensor(list(t), dtype=torch.long)
-            ids = self.ids(x, lengths)
+            ids = self.ids(x.to(self.char_ids.device), lengths).cpu()
             y = torch.as_tensor(list(labels[start : start + 256]), dtype=torch.long)[:, None].expand_as(ids)
             keep = ids >= 0
             counts.index_put_((y[keep], ids[keep]), torch.ones(int(keep.sum()), dtype=torch.float64), accumulate=True)
-        total = counts.sum(0, keepdim=True)
-        p = counts + self.cfg.alpha
-        q = (total - counts) + self.cfg.alpha
-        ratio = torch.log(p / p.sum(1, keepdim=True)) - torch.log(q / q.sum(1, keepdim=True))  # (K, size)
+        ratio = torch.cat([self._ratio(c) for c in counts.split([self.char_start, size - self.char_start], 1)], 1)
         if self.num_classes == 2:
             ratio = ratio / 2  # the two one-vs-rest ratios are each other's negatives: split the vote
         self.weight.copy_(ratio.T.to(self.weight.dtype))
+
+    def _ratio(self, counts: Tensor) -> Tensor:
+        """``(K, n)`` log-count ratios of ``counts (K, n)`` (class k against the others)."""
+        p = counts + self.cfg.alpha
+        q = (counts.sum(0, keepdim=True) - counts) + self.cfg.alpha
+        return torch.log(p / p.sum(1, keepdim=True)) - torch.log(q / q.sum(1, keepdim=True))

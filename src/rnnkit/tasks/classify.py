@@ -19,7 +19,7 @@ from ..data.readers import (
     read_labelled_files,
     read_lines,
 )
-from ..data.text import Vocab, make_tokenizer, tokenizer_from_json
+from ..data.text import SPECIALS, Vocab, make_tokenizer, tokenizer_from_json
 from ..errors import option
 from ..layers.heads import HeadConfig
 from ..layers.inputs import InputConfig
@@ -58,6 +58,14 @@ def choose_share(net: Tensor, bag: Tensor, y: Tensor) -> float:
     return min(MIXES, key=lambda m: calibrated_loss(net + m * bag, y)[0])
 
 
+def choose_shares(net: Tensor, words: Tensor, chars: Tensor, y: Tensor) -> tuple[float, float]:
+    """:func:`choose_share` for two bags at once (``(N, K)`` each: the words' votes and the character n-grams'),
+    each share one of every other value of :data:`MIXES`."""
+    grid = MIXES[::2]
+    pairs = [(a, b) for a in grid for b in grid]
+    return min(pairs, key=lambda m: calibrated_loss(net + m[0] * words + m[1] * chars, y)[0])
+
+
 @dataclass
 class ClassifyConfig:
     """Text classification.
@@ -76,10 +84,10 @@ class ClassifyConfig:
         embeddings_vocab: the most words of that file added to the vocabulary besides the training words.
         word_dropout: in training, this fraction of tokens is replaced by ``<unk>``.
         rnn: the recurrent core; pooling: ``last``, ``mean``, ``max`` or ``attention``.
-        ngrams: add a naive-Bayes bag of n-grams to the network's scores (counted on the training texts), mixed in
-            with the share whose calibrated scores best predict the validation texts (:func:`choose_share`; 0 if
-            the bag does not help), then counted again over training and validation texts (``ngrams.refit``);
-            None: the network alone.
+        ngrams: add a naive-Bayes bag of word n-grams and the words' character n-grams to the network's scores
+            (counted on the training texts), mixed in with the shares whose calibrated scores best predict the
+            validation texts (:func:`choose_shares`; 0 if a part does not help), then counted again over training
+            and validation texts (``ngrams.refit``); None: the network alone.
         val_fraction, test_fraction: random held-out parts when no --dev / --test file is given.
         batch_size: texts per step (batched by length).
         trainer: optimisation options.
@@ -186,6 +194,7 @@ class Classifier(Task):
             load_vectors(model.input.embedding, vocab.itos, vectors)  # type: ignore[arg-type]
         task = cls(cfg, model, vocab, tokenizer, labels)
         if model.ngrams is not None:
+            model.ngrams.set_words(vocab.itos, len(SPECIALS))
             index = {name: i for i, name in enumerate(labels)}
             model.ngrams.fit(task.encode(texts), [index[y] for _, y in train])
         return task
@@ -227,11 +236,12 @@ class Classifier(Task):
         ``ngrams.refit`` count the bag again over the training and validation texts) and save again."""
         state = super().fit(train, val, out, resume=resume)
         if self.model.ngrams is not None and val is not None:
-            self.training["ngrams"] = self.choose_mix(val)
+            self.training["ngrams"] = chosen = self.choose_mix(val)
             if self.cfg.ngrams.refit:
                 self.val_metrics = self.score(val)  # held out until now: what the report shows for val
                 self.refit_ngrams([train.dataset, val.dataset])
-                self.training["ngrams"]["refit"] = "counted again over the training and validation texts"
+                self.model.ngrams.scale_(*chosen["scales"])  # the counts are new; the chosen shares are not
+                chosen["refit"] = "counted again over the training and validation texts"
             if D.is_main():
                 self.save(out / "model")
             D.barrier()
@@ -252,25 +262,38 @@ class Classifier(Task):
 
     @torch.no_grad()
     def choose_mix(self, loader: Any) -> dict[str, Any]:
-        """Set the n-gram bag's share ``mix`` by :func:`choose_share` on ``loader``'s texts. Returns what was
-        compared: the network alone, the bag alone and the mix (accuracy, calibrated cross-entropy)."""
+        """Set the n-gram bag's share ``mix`` by :func:`choose_share` on ``loader``'s texts (with character
+        n-grams: the shares of words and characters by :func:`choose_shares`, ``mix`` the larger and the bag's
+        weights scaled by each share over it). Returns what was compared: the network alone, the bag alone and the
+        mix (accuracy, calibrated cross-entropy) and the ``scales`` applied to the bag's two parts."""
+        bag = self.model.ngrams
         self.model.eval()
         self.model.mix.fill_(0.0)
-        net, bag, gold = [], [], []
+        net, parts, gold = [], [], []
         for x, lengths, y in self.batches(loader):
             net.append(self.model(x, lengths))
-            bag.append(self.model.ngrams(x, lengths))
+            parts.append(bag.parts(x, lengths))
             gold.append(y)
-        a, b, y = torch.cat(net).double(), torch.cat(bag).double(), torch.cat(gold)
-        best = choose_share(a, b, y)
-        self.model.mix.fill_(best)
+        a, p, y = torch.cat(net).double(), torch.cat(parts), torch.cat(gold)
+        words, chars = p[:, 0], p[:, 1]
+        if self.cfg.ngrams.chars is None:
+            shares = (choose_share(a, words, y), 0.0)
+        else:
+            shares = choose_shares(a, words, chars, y)
+        mix = max(shares)
+        scales = (shares[0] / mix, shares[1] / mix) if mix > 0 else (1.0, 1.0)
+        bag.scale_(*scales)
+        self.model.mix.fill_(mix)
+        b = scales[0] * words + scales[1] * chars
         acc = lambda logits: float((logits.argmax(1) == y).double().mean())  # noqa: E731
         return {
-            "mix": best,
-            "val_accuracy": acc(a + best * b),
+            "mix": mix,
+            "shares": {"words": shares[0], "chars": shares[1]},
+            "scales": scales,
+            "val_accuracy": acc(a + mix * b),
             "val_accuracy_network": acc(a),
-            "val_accuracy_ngrams": acc(b),
-            "val_calibrated_loss": calibrated_loss(a + best * b, y)[0],
+            "val_accuracy_ngrams": acc(words + chars),
+            "val_calibrated_loss": calibrated_loss(a + mix * b, y)[0],
             "val_calibrated_loss_network": calibrated_loss(a, y)[0],
         }
 
@@ -285,6 +308,7 @@ class Classifier(Task):
             "tokenizer": self.tokenizer.to_json(),
             "labels": self.labels,
             "ngrams": self.model.ngrams is not None,
+            "ngram_chars": self.model.ngrams is not None and self.cfg.ngrams.chars is not None,
         }
 
     @classmethod
@@ -292,7 +316,11 @@ class Classifier(Task):
         vocab = Vocab.from_json(artifacts["vocab"])
         if not artifacts.get("ngrams", False):  # also runs saved before the bag existed
             cfg = replace(cfg, ngrams=None)
+        elif cfg.ngrams is not None and not artifacts.get("ngram_chars", False):  # saved before character n-grams
+            cfg = replace(cfg, ngrams=replace(cfg.ngrams, chars=None))
         model = cls.build_model(cfg, len(vocab), len(artifacts["labels"]))
+        if model.ngrams is not None:
+            model.ngrams.set_words(vocab.itos, len(SPECIALS))
         return cls(cfg, model, vocab, tokenizer_from_json(artifacts["tokenizer"]), list(artifacts["labels"]))
 
     @classmethod
