@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from rnnkit import HeadConfig, InputConfig, ManyToOne, ManyToOneConfig, Recurrent, RNNConfig
 from rnnkit.data.batching import BucketBatchSampler, pad_collate
+from rnnkit.errors import cli_style
 from rnnkit.training.distributed import unwrap
 from rnnkit.training.trainer import Trainer, TrainerConfig
 
@@ -89,7 +90,9 @@ def test_bf16_training_lowers_the_loss_as_fp32_does():
 def test_options_refuse_what_cannot_run():
     with pytest.raises(ValueError, match="precision must be fp32 or bf16 or fp16"):
         TrainerConfig(precision="fp8")
-    with pytest.raises(ValueError, match="fp16.*use 'bf16' on a CPU"):
+    with pytest.raises(ValueError, match="precision fp16 needs a CUDA device .*; use bf16 on a CPU"):
+        Trainer(torch.nn.Linear(2, 2), TrainerConfig(precision="fp16", device="cpu"), lambda m, b: b)
+    with cli_style(), pytest.raises(ValueError, match="^--precision fp16 needs a CUDA device"):
         Trainer(torch.nn.Linear(2, 2), TrainerConfig(precision="fp16", device="cpu"), lambda m, b: b)
     with pytest.raises(ValueError, match=r"Recurrent\(input_size=5\): precision must be one of"):
         Recurrent("gru", 5, 8, precision="half")

@@ -29,9 +29,9 @@ def check_precision(precision: str, device: torch.device | str | None = None, *,
         return
     kind = torch.device(device).type
     if precision == "fp16" and kind == "cpu":
-        raise ValueError(f"{name}='fp16' needs a CUDA device (fp16 on a CPU is slow and unscaled); use 'bf16' on a CPU")
+        raise ValueError(f"{name} fp16 needs a CUDA device (fp16 on a CPU is slow and unscaled); use bf16 on a CPU")
     if precision == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"{name}='bf16': this GPU has no bf16; use 'fp16' (with gradient scaling) or 'fp32'")
+        raise ValueError(f"{name} bf16: this GPU has no bf16; use fp16 (with gradient scaling) or fp32")
 
 
 @contextlib.contextmanager
