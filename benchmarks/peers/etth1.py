@@ -181,7 +181,14 @@ def main() -> None:
         "--lengths", nargs="*", default=[], help="training lengths per library, e.g. darts=1,3 neuralforecast=200,800"
     )
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "results")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for every library (1: on a shared 2-core machine two threads spin against other work)",
+    )
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)  # the same for all three: they share this process's torch
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
