@@ -44,3 +44,13 @@ def test_bleu_and_lm_metrics():
     assert bleu(["a dog"], ["the cat sat on the mat"]) < 5
     m = lm_metrics(total_nats=20 * math.log(4), tokens=20, characters=20)
     assert m["perplexity"] == pytest.approx(4.0) and m["bpc"] == pytest.approx(2.0)
+
+
+def test_most_frequent_tags_uses_each_words_commonest_tag_and_the_commonest_tag_for_unseen_words():
+    from rnnkit.metrics import most_frequent_tags
+
+    train = [(["Paris", "is", "very", "big"], ["B-LOC", "O", "O", "O"]), (["Paris", "Hilton"], ["B-PER", "I-PER"])]
+    train += [(["Paris"], ["B-LOC"])]
+    assert most_frequent_tags(train, [["Paris", "Hilton", "is", "new"]]) == [["B-LOC", "I-PER", "O", "O"]]
+    with pytest.raises(ValueError, match="no tagged training tokens"):
+        most_frequent_tags([], [["a"]])

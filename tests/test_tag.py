@@ -21,6 +21,8 @@ def test_conll_slice_end_to_end(slices, tmp_path):
         cfg, slices["train.conll"], tmp_path / "ner", dev=slices["valid.conll"], test=slices["test.conll"]
     )
     assert {"f1", "precision", "recall", "token_accuracy", "loss"} <= set(metrics["test"])
+    baseline = metrics["test"]["baseline"]["most_frequent_tag_f1"]  # the simple model the report compares with
+    assert 0.0 < baseline < 1.0 and "baseline" in metrics["val"]
     written = (tmp_path / "ner" / "predictions.conll").read_text().split("\n\n")
     assert written[0].splitlines()[0].split("\t")[:2] == ["SOCCER", "O"]  # token, gold, predicted
     assert set(task.tags) == {"O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -102,6 +103,24 @@ def entity_scores(gold: list[list[str]], pred: list[list[str]]) -> dict[str, flo
         "recall": float(recall_score(gold, pred, zero_division=0)),
         "token_accuracy": accuracy(flat_gold, flat_pred),
     }
+
+
+def most_frequent_tags(
+    train: Sequence[tuple[Sequence[str], Sequence[str]]], sentences: list[list[str]]
+) -> list[list[str]]:
+    """The simple tagging baseline: each word gets its most frequent tag in ``train`` (``(tokens, tags)`` pairs;
+    ties go to the tag seen first), a word never seen in training gets the most frequent tag overall."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    overall: Counter = Counter()
+    for tokens, tags in train:
+        for word, tag in zip(tokens, tags, strict=True):
+            counts[word][tag] += 1
+        overall.update(tags)
+    if not overall:
+        raise ValueError("most_frequent_tags: no tagged training tokens")
+    default = overall.most_common(1)[0][0]
+    best = {w: c.most_common(1)[0][0] for w, c in counts.items()}
+    return [[best.get(w, default) for w in s] for s in sentences]
 
 
 # ---- translation ---------------------------------------------------------------------------------------------------

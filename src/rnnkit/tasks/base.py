@@ -167,7 +167,14 @@ class Task:
             examples = getattr(splits, part)
             if examples is not None and len(examples):
                 metrics[part] = self.report_part(examples, out)
+                if baseline := self.baselines(splits.train, examples):
+                    metrics[part]["baseline"] = baseline
         return metrics
+
+    def baselines(self, train: Any, examples: Any) -> dict[str, float]:
+        """Scores of simple models fitted on ``train`` and scored on ``examples`` (e.g. the most frequent tag), so
+        the report shows whether the network beats them. None by default."""
+        return {}
 
     def trainer_config(self) -> TrainerConfig:
         return self.cfg.trainer

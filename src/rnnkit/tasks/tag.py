@@ -21,7 +21,7 @@ from ..layers.char_features import CharConfig
 from ..layers.crf import scheme_constraints
 from ..layers.heads import HeadConfig
 from ..layers.inputs import InputConfig
-from ..metrics import entity_scores
+from ..metrics import entity_scores, most_frequent_tags
 from ..topologies.base import RNNConfig
 from ..topologies.many_to_many import ManyToMany, ManyToManyConfig
 from ..training.distributed import unwrap
@@ -244,6 +244,11 @@ class Tagger(Task):
         tokens = [s.tokens for s in examples]
         (out / "predictions.conll").write_text(self.to_conll(tokens, self.predict(tokens), [s.tags for s in examples]))
         return self.evaluate(examples)
+
+    def baselines(self, train: list[Sentence], examples: list[Sentence]) -> dict[str, float]:
+        """Entity F1 of tagging each word with its most frequent training tag (unseen words: the commonest tag)."""
+        pred = most_frequent_tags([(s.tokens, s.tags) for s in train], [s.tokens for s in examples])
+        return {"most_frequent_tag_f1": entity_scores([s.tags for s in examples], pred)["f1"]}
 
     def artifacts(self) -> dict[str, Any]:
         out: dict[str, Any] = {"vocab": self.vocab.to_json(), "tags": self.tags}
