@@ -50,7 +50,9 @@ def truth(frame: pd.DataFrame) -> np.ndarray:
 
 
 # ---- rnnkit -------------------------------------------------------------------------------------------------------
-def rnnkit_run(frame: pd.DataFrame, epochs: int) -> tuple[np.ndarray, float, float]:
+def rnnkit_run(frame: pd.DataFrame, epochs: int) -> tuple[np.ndarray, float, float, dict]:
+    """The default forecaster (a closed-form linear start plus an LSTM correction) at these sizes; the extra dict
+    says whether validation kept the linear start (the LSTM correction at zero) over the trained model."""
     from rnnkit.data.timeseries import SeriesConfig
     from rnnkit.tasks.forecast import ForecastConfig, Forecaster
     from rnnkit.topologies.base import RNNConfig
@@ -66,12 +68,12 @@ def rnnkit_run(frame: pd.DataFrame, epochs: int) -> tuple[np.ndarray, float, flo
     )
     tic = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        task, _ = Forecaster.train(cfg, frame, Path(tmp) / "run")
+        task, metrics = Forecaster.train(cfg, frame, Path(tmp) / "run")
         fit = time.perf_counter() - tic
         tic = time.perf_counter()
         table = task.window_predictions(task.prepare(frame), "test")
     pred = table["OT"].to_numpy().reshape(-1, HORIZON)
-    return pred, fit, time.perf_counter() - tic
+    return pred, fit, time.perf_counter() - tic, {"kept": metrics["training"].get("kept")}
 
 
 # ---- Darts --------------------------------------------------------------------------------------------------------
@@ -144,7 +146,7 @@ def neuralforecast_run(frame: pd.DataFrame, steps: int) -> tuple[np.ndarray, flo
 
 
 CONTENDERS: dict[str, tuple[Callable, str, list[int]]] = {
-    "rnnkit": (rnnkit_run, "epochs", [1, 2, 4]),
+    "rnnkit": (rnnkit_run, "epochs", [1, 2, 3, 4]),
     "darts": (darts_run, "epochs", [1, 3, 10]),
     "neuralforecast": (neuralforecast_run, "steps", [200, 800, 2500]),
 }
@@ -203,7 +205,7 @@ def main() -> None:
         for length in lengths:
             row = {"library": name, "length": length, "unit": unit}
             try:
-                pred, fit, predict = fn(frame, length)
+                pred, fit, predict, *extra = fn(frame, length)
             except Exception as exc:  # a peer that cannot run here is reported, not fatal
                 row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 print(f"{name} {length} {unit}: {row['error']}", flush=True)
@@ -212,6 +214,7 @@ def main() -> None:
             assert pred.shape == y.shape, (name, pred.shape, y.shape)
             row |= {"mse": float(np.mean((pred - y) ** 2)), "fit_seconds": round(fit, 1)}
             row |= {"predict_seconds": round(predict, 1), "seconds": round(fit + predict, 1), "windows": len(y)}
+            row |= extra[0] if extra else {}
             print(f"{name:15s} {length:5d} {unit:6s} MSE {row['mse']:.3f}  fit {fit:.0f} s + predict {predict:.0f} s")
             rows.append(row)
     summary = {}
@@ -223,14 +226,22 @@ def main() -> None:
         best = min(mine, key=lambda r: r["mse"])
         reach = [r for r in ours if r["mse"] <= best["mse"]]
         fastest = min(reach, key=lambda r: r["seconds"]) if reach else None
+        # the same, counting only fits where validation kept the trained LSTM correction (not the linear start)
+        recurrent = [r for r in reach if not r.get("kept")]
+        fastest_rnn = min(recurrent, key=lambda r: r["seconds"]) if recurrent else None
         summary[name] = {
             "peer_best_mse": best["mse"],
             "peer_seconds_to_best": best["seconds"],
             "rnnkit_seconds_to_that_mse": fastest["seconds"] if fastest else None,
             "ratio": fastest["seconds"] / best["seconds"] if fastest else None,
+            "ratio_with_the_lstm_correction_kept": fastest_rnn["seconds"] / best["seconds"] if fastest_rnn else None,
         }
         ratio = f"{summary[name]['ratio']:.3f}" if fastest else "not reached"
-        print(f"{name}: best MSE {best['mse']:.3f} in {best['seconds']:.0f} s; rnnkit reaches it in ratio {ratio}")
+        rnn = summary[name]["ratio_with_the_lstm_correction_kept"]
+        print(
+            f"{name}: best MSE {best['mse']:.3f} in {best['seconds']:.0f} s; rnnkit reaches it in ratio {ratio} "
+            f"({'not reached' if rnn is None else f'{rnn:.3f}'} counting only fits that kept the LSTM correction)"
+        )
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     versions = {}
     for mod in ("darts", "neuralforecast", "rnnkit"):
