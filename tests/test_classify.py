@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import rnnkit
-from rnnkit.layers.ngrams import BagOfNgrams
+from rnnkit.layers.ngrams import BagOfNgrams, NgramConfig
 from rnnkit.tasks.classify import (
     MIXES,
     TEMPERATURES,
@@ -98,7 +98,8 @@ def test_the_ngram_bag_is_mixed_in_only_as_far_as_validation_data_says(slices, t
     texts, labels = read_examples(files, cfg)
     counted = BagOfNgrams(len(task.vocab), 2, cfg.ngrams, task.vocab.pad)
     counted.set_words(task.vocab.itos, 4)
-    counted.fit(task.encode(texts), [task.labels.index(y) for y in labels])
+    counted.unseen_ids(list(task.model.ngrams.unseen))  # the validation words outside the vocabulary count too
+    counted.fit(task.encode(texts, unseen=True), [task.labels.index(y) for y in labels])
     counted.scale_(*chosen["scales"])  # the shares of words and character n-grams chosen on validation
     assert torch.equal(task.model.ngrams.weight, counted.weight)
     again = rnnkit.load(tmp_path / "mr")  # the mix and the counted weights are saved with the model
@@ -198,3 +199,27 @@ def test_a_run_saved_before_character_ngrams_loads_as_it_was(tmp_path):
     assert again.cfg.ngrams.chars is None and again.model.ngrams.weight.shape == task.model.ngrams.weight.shape
     texts = ["what a superb story", "an awful plot"]
     np.testing.assert_allclose(again.predict_proba(texts), task.predict_proba(texts), rtol=1e-6, atol=1e-7)
+
+
+def test_an_unseen_word_reaches_the_bag_by_its_characters(tmp_path):
+    """'superbly' and 'dullness' never occur in training: the network reads <unk>, the bag their character n-grams,
+    shared with 'superb' and 'dull'. With ``ngrams.unseen = 0`` (and in runs saved before) they are <unk> for both."""
+    cfg = config(text_column="review", label_column="stars")
+    data = Classifier.read(cfg, _rule_csv(tmp_path))
+    task = Classifier.build(cfg, data)
+    task.model.mix.fill_(100.0)  # the bag dominates the (untrained) network
+    texts = ["superbly", "dullness", "lovelier", "awfully"]
+    assert task.predict(texts) == ["pos", "neg", "pos", "neg"]
+    assert min(task.encode(texts, unseen=True))[0] >= len(task.vocab) and task.encode(texts)[0] == [task.vocab.unk]
+    task.save(tmp_path / "run")
+    again = rnnkit.load(tmp_path / "run")
+    np.testing.assert_allclose(again.predict_proba(texts), task.predict_proba(texts), rtol=1e-6, atol=1e-7)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    del saved["artifacts"]["ngram_unseen"], saved["config"]["ngrams"]["unseen"]  # as a run saved before
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    old = rnnkit.load(tmp_path / "run")
+    assert old.cfg.ngrams.unseen == 0
+    probs = old.predict_proba(texts)
+    assert np.allclose(probs, probs[0])  # every text is one <unk>
+    closed = Classifier.build(config(text_column="review", label_column="stars", ngrams=NgramConfig(unseen=0)), data)
+    assert closed.encode(texts, unseen=True) == [[closed.vocab.unk]] * 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import pytest
 import torch
@@ -92,3 +93,42 @@ def test_words_that_share_character_ngrams_share_evidence():
     assert alone(x, lengths)[0].tolist() == alone(x, lengths)[1].tolist()
     bag.scale_(1.0, 0.0)  # the characters' share set to nothing: the words' votes alone
     assert bag.parts(x, lengths)[:, 1].abs().max() == 0
+
+
+def test_words_outside_the_vocabulary_keep_their_character_ngrams_for_the_bag():
+    """An unseen word gets its own id after the vocabulary's: the network and the word votes read it as <unk>, the
+    character votes as the word it is; the same word keeps its id; beyond ``unseen`` words it is plain <unk>."""
+    words = ["<pad>", "<unk>", "<bos>", "<eos>", "boring", "lovely", "film"]
+    bag = BagOfNgrams(len(words), 2, NgramConfig(n=2, buckets=64, chars=(3, 5), char_buckets=4096, unseen=2))
+    bag.set_words(words, specials=4)
+    bag.fit([[6, 4], [4], [6, 5], [5, 6]], [0, 0, 1, 1])
+    assert bag.unseen_ids(["bored", "loved", "bored"]) == [7, 8, 7]
+    assert bag.unseen_ids(["dull", "loved"]) == [1, 8]  # the third distinct word is over the limit: <unk>
+    x, lengths = torch.tensor([[6, 7], [6, 8], [6, 1]]), torch.tensor([2, 2, 2])  # film bored / loved / <unk>
+    assert bag.known(x).tolist() == [[6, 1], [6, 1], [6, 1]]
+    parts = bag.parts(x, lengths)
+    assert parts[0, 0].tolist() == parts[1, 0].tolist() == parts[2, 0].tolist()  # words and pairs: all <unk>
+    assert parts[0, 1, 0] > parts[0, 1, 1] and parts[1, 1, 1] > parts[1, 1, 0]  # chars: bored -> 0, loved -> 1
+    hashed = lambda w: {zlib.crc32(g.encode()) % 4096 + bag.char_start for g in char_ngrams(w, 3, 5)}  # noqa: E731
+    got = {i for i in bag.ids(x[:1], lengths[:1])[0].tolist() if i >= bag.char_start}
+    assert got == hashed("film") | hashed("bored")
+    words_only = BagOfNgrams(len(words), 2, NgramConfig(n=2, buckets=64, chars=None))
+    assert words_only.unseen_ids(["bored"]) == [1]  # without character n-grams there is nothing to keep
+
+
+def test_the_network_reads_a_kept_unseen_word_as_unk():
+    cfg = ManyToOneConfig(
+        InputConfig(vocab_size=8, embedding_dim=4, padding_idx=0),
+        RNNConfig(hidden_size=4),
+        "max",
+        HeadConfig(num_classes=2),
+        ngrams=NgramConfig(n=2, buckets=64, char_buckets=512),
+    )
+    model = ManyToOne(cfg).eval().requires_grad_(False)
+    model.ngrams.set_words(["<pad>", "<unk>", "<bos>", "<eos>", "dull", "fun", "film", "plot"], specials=4)
+    model.ngrams.fit([[4, 6], [5, 7]], [0, 1])
+    assert model.ngrams.unseen_ids(["funny"]) == [8]
+    kept, unk, lengths = torch.tensor([[6, 8]]), torch.tensor([[6, 1]]), torch.tensor([2])
+    assert torch.equal(model(kept, lengths), model(unk, lengths))  # mix 0: the network alone, the word is <unk>
+    model.mix.fill_(1.0)
+    assert float(model(kept, lengths)[0, 1] - model(unk, lengths)[0, 1]) > 0  # 'funny' shares 'fun' n-grams

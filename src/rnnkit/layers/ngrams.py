@@ -4,13 +4,16 @@ as a layer a recurrent classifier can add to its own scores.
 Each text's distinct unigrams and (hashed) n-grams up to ``n`` vote for each class with the log-count ratio of
 that n-gram in the training texts of the class against the others (binarised counts, add-one smoothing). With
 ``chars``, the character n-grams of its words vote too (fastText's subwords: ``" movie "`` gives ``" mo"``,
-``"mov"``, ... ``"vie "``), so words that share a stem share evidence. The weights are counted, not trained
+``"mov"``, ... ``"vie "``), so words that share a stem share evidence; words outside the vocabulary (unseen in
+training, or below its limits) can keep their strings for the bag (:meth:`BagOfNgrams.unseen_ids`) while the
+network reads them as ``<unk>``. The weights are counted, not trained
 (:meth:`BagOfNgrams.fit`), so the bag neither overfits the training texts nor competes with the recurrent network
 for the gradient; the classifier mixes the two with shares chosen on validation data.
 """
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +25,9 @@ from torch import Tensor, nn
 _PRIME = 1_000_003
 #: at most this many character n-grams of one word (a 40-letter token would have ~120)
 MAX_CHAR_NGRAMS = 48
+#: held while a bag gives ids to unseen words (a server may encode texts in several threads; a module-level lock,
+#: so that bags stay copyable)
+_GROWING = threading.Lock()
 
 
 @dataclass
@@ -36,6 +42,9 @@ class NgramConfig:
             validation texts (more texts, better ratios; the reported validation metrics stay those from before).
         chars: ``(shortest, longest)`` character n-grams of each word (the word framed by spaces) that vote
             beside the words, hashed into ``char_buckets`` ids; None: words only.
+        unseen: with ``chars``, at most this many distinct words outside the vocabulary keep their character
+            n-grams for the bag (ids after the vocabulary's, each word's n-grams computed once; the network and the
+            word votes read them as ``<unk>``); 0: such words are ``<unk>`` for the bag too.
     """
 
     n: int = 2
@@ -44,12 +53,15 @@ class NgramConfig:
     refit: bool = True
     chars: tuple[int, int] | None = (3, 5)
     char_buckets: int = 1 << 19
+    unseen: int = 20_000
 
     def __post_init__(self) -> None:
         if not 1 <= self.n <= 3:
             raise ValueError(f"NgramConfig: n must be 1, 2 or 3, got {self.n}")
         if self.buckets < 1 or not self.alpha > 0:
             raise ValueError(f"NgramConfig: buckets must be >= 1 and alpha > 0, got {self.buckets}, {self.alpha}")
+        if self.unseen < 0:
+            raise ValueError(f"NgramConfig: unseen must be >= 0, got {self.unseen}")
         if self.chars is not None and not (1 <= self.chars[0] <= self.chars[1] and self.char_buckets >= 1):
             raise ValueError(
                 f"NgramConfig: chars must be (shortest, longest) with 1 <= shortest <= longest and char_buckets >= 1, "
@@ -73,12 +85,15 @@ class BagOfNgrams(nn.Module):
     Ids ``0..V-1`` are the words themselves (padding ``pad`` is never counted); longer n-grams hash into
     ``V..V+buckets-1`` and character n-grams into the ``char_buckets`` ids after those. The weights are a buffer set
     by :meth:`fit`; the character n-grams of each word id are a table built from the words (:meth:`set_words`),
-    not saved (the vocabulary is).
+    not saved (the vocabulary is). Token ids from ``V`` on are words outside the vocabulary
+    (:meth:`unseen_ids`): ``unk`` for the word votes (and for the network: :meth:`known`), their own character
+    n-grams for the character votes.
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, cfg: NgramConfig, pad: int = 0) -> None:
+    def __init__(self, vocab_size: int, num_classes: int, cfg: NgramConfig, pad: int = 0, unk: int = 1) -> None:
         super().__init__()
-        self.cfg, self.vocab_size, self.num_classes, self.pad = cfg, vocab_size, num_classes, pad
+        self.cfg, self.vocab_size, self.num_classes, self.pad, self.unk = cfg, vocab_size, num_classes, pad, unk
+        self.unseen: dict[str, int] = {}  # words outside the vocabulary -> their ids (V, V+1, ...)
         self.char_start = vocab_size + cfg.buckets  # the first character n-gram id
         size = self.char_start + (cfg.char_buckets if cfg.chars is not None else 0)
         self.register_buffer("weight", torch.zeros(size, num_classes))
@@ -91,18 +106,48 @@ class BagOfNgrams(nn.Module):
             return
         if len(words) != self.vocab_size:
             raise ValueError(f"BagOfNgrams: {len(words)} words for a vocabulary of {self.vocab_size}")
-        lo, hi = self.cfg.chars
-        rows = [[] if i < specials else char_ngrams(w, lo, hi)[:MAX_CHAR_NGRAMS] for i, w in enumerate(words)]
-        table = torch.full((self.vocab_size, max(1, max(map(len, rows)))), -1, dtype=torch.long)
+        self.unseen = {}
+        self.char_ids = self._char_table([w if i >= specials else None for i, w in enumerate(words)])
+
+    def _char_table(self, words: Sequence[str | None]) -> Tensor:
+        """``(len(words), G)`` character n-gram ids of each word (None: none), -1 where a word has fewer."""
+        lo, hi = self.cfg.chars  # type: ignore[misc]
+        rows = [[] if w is None else char_ngrams(w, lo, hi)[:MAX_CHAR_NGRAMS] for w in words]
+        width = max(1, self.char_ids.shape[1], max(map(len, rows), default=0))
+        table = torch.full((len(rows), width), -1, dtype=torch.long)
         for i, grams in enumerate(rows):  # crc32: the same ids in every process (str hashes are salted)
             ids = [zlib.crc32(g.encode("utf-8")) % self.cfg.char_buckets for g in grams]
             table[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        self.char_ids = table.to(self.weight.device)
+        return table.to(self.weight.device)
+
+    def unseen_ids(self, words: Sequence[str]) -> list[int]:
+        """Token ids for words outside the vocabulary: each distinct word gets the next id after the vocabulary's
+        (and its character n-grams a row of the table) while ``cfg.unseen`` allows; otherwise (or without
+        ``chars``) ``unk``. The same word keeps its id for the life of the bag (encoded texts stay valid)."""
+        if self.cfg.chars is None or not self.char_ids.shape[1]:  # no character n-grams (or no table yet)
+            return [self.unk] * len(words)
+        with _GROWING:
+            return self._unseen_ids(words)
+
+    def _unseen_ids(self, words: Sequence[str]) -> list[int]:
+        new = [w for w in dict.fromkeys(words) if w not in self.unseen][: max(self.cfg.unseen - len(self.unseen), 0)]
+        if new:
+            table = self._char_table(new)  # at least as wide as the table
+            if table.shape[1] > self.char_ids.shape[1]:  # a word with more n-grams than any before: widen
+                self.char_ids = nn.functional.pad(self.char_ids, (0, table.shape[1] - self.char_ids.shape[1]), value=-1)
+            self.char_ids = torch.cat([self.char_ids, table])
+            self.unseen.update({w: self.vocab_size + len(self.unseen) + i for i, w in enumerate(new)})
+        return [self.unseen.get(w, self.unk) for w in words]
+
+    def known(self, x: Tensor) -> Tensor:
+        """``x (B, T)`` with the ids of words outside the vocabulary (:meth:`unseen_ids`) replaced by ``unk``."""
+        return torch.where(x >= self.vocab_size, self.unk, x)
 
     def ids(self, x: Tensor, lengths: Tensor) -> Tensor:
         """``(B, N)`` n-gram ids of each text, each distinct id once and the rest -1."""
         T = x.shape[1]
-        x = x.long()
+        full = x.long()
+        x = self.known(full)  # words outside the vocabulary vote as <unk> (their characters below as themselves)
         valid = torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]
         parts = [torch.where(valid & (x != self.pad), x, -1)]
         code = x
@@ -113,7 +158,7 @@ class BagOfNgrams(nn.Module):
             ok = valid[:, k:]
             parts.append(torch.where(ok, self.vocab_size + code.remainder(self.cfg.buckets), -1))
         if self.char_ids.shape[1]:  # the character n-grams of every valid word: (B, T, G) -> (B, T*G)
-            grams = self.char_ids[x.clamp(0, self.vocab_size - 1)]
+            grams = self.char_ids[full.clamp(0, self.char_ids.shape[0] - 1)]
             ok = (valid & (x != self.pad))[..., None] & (grams >= 0)
             parts.append(torch.where(ok, self.char_start + grams, -1).flatten(1))
         ids = torch.cat(parts, dim=1).sort(dim=1).values

@@ -196,7 +196,7 @@ class Classifier(Task):
         if model.ngrams is not None:
             model.ngrams.set_words(vocab.itos, len(SPECIALS))
             index = {name: i for i, name in enumerate(labels)}
-            model.ngrams.fit(task.encode(texts), [index[y] for _, y in train])
+            model.ngrams.fit(task.encode(texts, unseen=True), [index[y] for _, y in train])
         return task
 
     @staticmethod
@@ -309,6 +309,7 @@ class Classifier(Task):
             "labels": self.labels,
             "ngrams": self.model.ngrams is not None,
             "ngram_chars": self.model.ngrams is not None and self.cfg.ngrams.chars is not None,
+            "ngram_unseen": self.model.ngrams is not None,
         }
 
     @classmethod
@@ -317,7 +318,9 @@ class Classifier(Task):
         if not artifacts.get("ngrams", False):  # also runs saved before the bag existed
             cfg = replace(cfg, ngrams=None)
         elif cfg.ngrams is not None and not artifacts.get("ngram_chars", False):  # saved before character n-grams
-            cfg = replace(cfg, ngrams=replace(cfg.ngrams, chars=None))
+            cfg = replace(cfg, ngrams=replace(cfg.ngrams, chars=None, unseen=0))
+        elif cfg.ngrams is not None and not artifacts.get("ngram_unseen", False):  # before unseen words' n-grams
+            cfg = replace(cfg, ngrams=replace(cfg.ngrams, unseen=0))
         model = cls.build_model(cfg, len(vocab), len(artifacts["labels"]))
         if model.ngrams is not None:
             model.ngrams.set_words(vocab.itos, len(SPECIALS))
@@ -351,8 +354,18 @@ class Classifier(Task):
         return self.prediction_table(self.read_texts(path, column, self.cfg.encoding)).to_csv(index=False)
 
     # ---- inference ---------------------------------------------------------------------------------------------
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        ids = [self.vocab.encode(self.tokenizer.tokenize(t))[: self.cfg.max_length] for t in texts]
+    def encode(self, texts: list[str], unseen: bool = False) -> list[list[int]]:
+        """Token ids of each text (at most ``max_length``; words outside the vocabulary are ``<unk>``). With
+        ``unseen`` and an n-gram bag with character n-grams, such words get ids after the vocabulary's instead
+        (:meth:`rnnkit.layers.ngrams.BagOfNgrams.unseen_ids`): ``<unk>`` to the network, their own character
+        n-grams to the bag."""
+        tokens = [self.tokenizer.tokenize(t)[: self.cfg.max_length] for t in texts]
+        ids = [self.vocab.encode(t) for t in tokens]
+        bag = getattr(self.model, "ngrams", None)  # (an ONNX stand-in has none: its graph reads <unk>)
+        if unseen and bag is not None:
+            where = [(i, j) for i, t in enumerate(tokens) for j, w in enumerate(t) if w not in self.vocab]
+            for (i, j), k in zip(where, bag.unseen_ids([tokens[i][j] for i, j in where])):
+                ids[i][j] = k
         return [i or [self.vocab.unk] for i in ids]  # an empty text still gets one step
 
     def _dataset(self, texts: list[str], labels: list[str]) -> list[tuple[list[int], int]]:
@@ -360,7 +373,7 @@ class Classifier(Task):
         unknown = sorted(set(labels) - set(index))
         if unknown:
             raise ValueError(f"labels {unknown[:5]} were not seen in training (known: {self.labels})")
-        return [(ids, index[y]) for ids, y in zip(self.encode(texts), labels)]
+        return [(ids, index[y]) for ids, y in zip(self.encode(texts, unseen=True), labels)]
 
     def evaluate(self, texts: list[str], labels: list[str]) -> dict[str, float]:
         """Loss, accuracy and macro-F1 on labelled texts."""
@@ -371,7 +384,7 @@ class Classifier(Task):
         """``(N, classes)`` probabilities, in ``self.labels`` order."""
         self.model.eval()
         out = np.zeros((len(texts), len(self.labels)))
-        data = [(ids, i) for i, ids in enumerate(self.encode(texts))]
+        data = [(ids, i) for i, ids in enumerate(self.encode(texts, unseen=True))]
         loader = bucket_loader(data, self.cfg.batch_size, shuffle=False, pad=self.vocab.pad)
         for x, lengths, idx in self.batches(loader):
             out[idx.cpu().numpy()] = torch.softmax(self.model(x, lengths), -1).cpu().numpy()

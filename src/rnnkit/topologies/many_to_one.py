@@ -62,6 +62,8 @@ class ManyToOne(nn.Module):
     def encode(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """The pooled summary ``(B, D*H)`` that the head reads."""
         lengths = as_lengths(lengths, x.shape[0], x.shape[1], "ManyToOne")
+        if self.ngrams is not None:  # ids of words outside the vocabulary (kept for the bag) are <unk> to the network
+            x = self.ngrams.known(x)
         out, state = self.rnn(self.input(x), lengths=lengths)
         return self.pool(out, lengths, state[0])
 
