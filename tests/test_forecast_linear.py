@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ import torch
 
 from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.tasks.forecast import ForecastConfig, Forecaster
-from rnnkit.tasks.forecast_linear import LinearForecast, fit_linear, moving_average
+from rnnkit.tasks.forecast_linear import LinearFit, LinearForecast, fit_linear, moving_average
 from rnnkit.topologies.base import RNNConfig
 from rnnkit.training.trainer import TrainerConfig
 
@@ -81,3 +83,36 @@ def test_every_report_scores_the_linear_baseline_on_the_same_windows(tmp_path):
     assert metrics["linear_part"]["base"] in ("last", "season")
     again = task.evaluate(df, "test")
     assert again["linear"]["mae"] == pytest.approx(metrics["linear"]["mae"], rel=1e-6)
+
+
+def _ar_windows(n: int, T: int, H: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Relative windows of a noisy AR(2) with a daily-like cycle: ``(x (n, T, 1), y (n, H, 1))``."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.zeros(n + T + H)
+    e = torch.randn(n + T + H, generator=g)
+    for t in range(2, len(z)):
+        z[t] = 1.2 * z[t - 1] - 0.5 * z[t - 2] + 0.3 * math.sin(2 * math.pi * t / 6) + e[t]
+    x = torch.stack([z[i : i + T] for i in range(n)])[..., None]
+    y = torch.stack([z[i + T : i + T + H] for i in range(n)])[..., None]
+    return x - x[:, -1:], y - x[:, -1:]
+
+
+def test_the_stored_map_gives_the_chosen_forecast_and_more_candidates_never_score_worse():
+    T, H = 24, 4
+    train, val = _ar_windows(60, T, H, seed=3), _ar_windows(200, T, H, seed=4)
+
+    def fitted(**options) -> tuple[LinearFit, float]:
+        model = LinearForecast(T, H)
+        fit = fit_linear(model, train, val, season=6, **options)
+        with torch.no_grad():
+            return fit, float(((model(val[0]) - val[1]) ** 2).mean())
+
+    plain, plain_mse = fitted(trend_penalties=(1.0,), fractions=())
+    blocks, _ = fitted(fractions=())
+    full, full_mse = fitted()
+    # the model's forecast is the one scored on validation, also when it averages shorter lookbacks' fits
+    assert len(full.lookbacks) > 1 and blocks.trend_penalty > 1, (full, blocks)
+    assert full_mse == pytest.approx(full.val_mse, rel=1e-4)
+    assert plain_mse == pytest.approx(plain.val_mse, rel=1e-4)
+    # each mechanism adds candidates chosen on validation: never worse there, and here strictly better
+    assert full.val_mse < blocks.val_mse <= plain.val_mse

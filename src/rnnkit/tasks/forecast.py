@@ -182,7 +182,13 @@ class Forecaster(Task):
             except ValueError:
                 val = None
             fit = fit_linear(model.linear, relative(train), val, season)
-            task.linear_fit = {"alpha": fit.alpha, "base": fit.base, "val_mse": fit.val_mse}
+            task.linear_fit = {
+                "alpha": fit.alpha,
+                "base": fit.base,
+                "val_mse": fit.val_mse,
+                "trend_penalty": fit.trend_penalty,
+                "lookbacks": list(fit.lookbacks),
+            }
         return task
 
     def loader(self, examples: WindowDataset, *, train: bool) -> Any:
