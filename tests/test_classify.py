@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import rnnkit
+from rnnkit.layers.ngram_linear import fit_linear
 from rnnkit.layers.ngrams import BagOfNgrams, NgramConfig
 from rnnkit.tasks.classify import (
     MIXES,
@@ -99,9 +100,12 @@ def test_the_ngram_bag_is_mixed_in_only_as_far_as_validation_data_says(slices, t
     counted = BagOfNgrams(len(task.vocab), 2, cfg.ngrams, task.vocab.pad)
     counted.set_words(task.vocab.itos, 4)
     counted.unseen_ids(list(task.model.ngrams.unseen))  # the validation words outside the vocabulary count too
-    counted.fit(task.encode(texts, unseen=True), [task.labels.index(y) for y in labels])
-    counted.scale_(*chosen["scales"])  # the shares of words and character n-grams chosen on validation
+    encoded, index = task.encode(texts, unseen=True), [task.labels.index(y) for y in labels]
+    counted.fit(encoded, index)
+    fit_linear(counted, encoded, index, cfg.ngrams.linear)  # and the logistic regression over them, fitted again
+    counted.scale_(*chosen["scales"])  # the shares of words, character n-grams and regression chosen on validation
     assert torch.equal(task.model.ngrams.weight, counted.weight)
+    torch.testing.assert_close(task.model.ngrams.linear, counted.linear)
     again = rnnkit.load(tmp_path / "mr")  # the mix and the counted weights are saved with the model
     texts = ["a gorgeous , witty , seductive movie .", "the plot is nothing but boilerplate clichés ."]
     np.testing.assert_allclose(again.predict_proba(texts), task.predict_proba(texts), rtol=1e-6, atol=1e-7)
@@ -183,12 +187,14 @@ def test_the_share_follows_what_predicts_the_validation_labels():
     assert choose_share(signal, noise, y) == 0.0
     words, chars = choose_shares(noise, noise.flip(0), signal, y)  # two bags: the informative one gets the share
     assert words == 0.0 and chars >= 5.0
+    shares = choose_shares(noise, noise.flip(0), noise.flip(1), y, signal)  # three: the regression's scores
+    assert shares[:2] == (0.0, 0.0) and shares[2] >= 5.0
 
 
 def test_a_run_saved_before_character_ngrams_loads_as_it_was(tmp_path):
     """Its config has no 'chars' (the default now adds them) and its bag's weights no rows for them."""
     cfg = config(text_column="review", label_column="stars")
-    cfg.ngrams.chars = None
+    cfg.ngrams.chars, cfg.ngrams.linear = None, None
     task = Classifier.build(cfg, Classifier.read(cfg, _rule_csv(tmp_path)))
     task.model.mix.fill_(1.0)
     task.save(tmp_path / "old")
@@ -204,7 +210,7 @@ def test_a_run_saved_before_character_ngrams_loads_as_it_was(tmp_path):
 def test_an_unseen_word_reaches_the_bag_by_its_characters(tmp_path):
     """'superbly' and 'dullness' never occur in training: the network reads <unk>, the bag their character n-grams,
     shared with 'superb' and 'dull'. With ``ngrams.unseen = 0`` (and in runs saved before) they are <unk> for both."""
-    cfg = config(text_column="review", label_column="stars")
+    cfg = config(text_column="review", label_column="stars", ngrams=NgramConfig(linear=None))  # (as runs before)
     data = Classifier.read(cfg, _rule_csv(tmp_path))
     task = Classifier.build(cfg, data)
     task.model.mix.fill_(100.0)  # the bag dominates the (untrained) network

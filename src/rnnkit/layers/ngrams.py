@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +45,9 @@ class NgramConfig:
         unseen: with ``chars``, at most this many distinct words outside the vocabulary keep their character
             n-grams for the bag (ids after the vocabulary's, each word's n-grams computed once; the network and the
             word votes read them as ``<unk>``); 0: such words are ``<unk>`` for the bag too.
+        linear: beside the counted votes, a logistic regression over the same n-grams, each present n-gram's
+            feature its naive-Bayes ratio (NBSVM, Wang & Manning 2012; :func:`rnnkit.layers.ngram_linear.fit_linear`),
+            with this inverse L2 strength ``C``; None: the counted votes only.
     """
 
     n: int = 2
@@ -54,12 +57,15 @@ class NgramConfig:
     chars: tuple[int, int] | None = (3, 5)
     char_buckets: int = 1 << 19
     unseen: int = 20_000
+    linear: float | None = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.n <= 3:
             raise ValueError(f"NgramConfig: n must be 1, 2 or 3, got {self.n}")
         if self.buckets < 1 or not self.alpha > 0:
             raise ValueError(f"NgramConfig: buckets must be >= 1 and alpha > 0, got {self.buckets}, {self.alpha}")
+        if self.linear is not None and not self.linear > 0:
+            raise ValueError(f"NgramConfig: linear (C) must be > 0 or None, got {self.linear}")
         if self.unseen < 0:
             raise ValueError(f"NgramConfig: unseen must be >= 0, got {self.unseen}")
         if self.chars is not None and not (1 <= self.chars[0] <= self.chars[1] and self.char_buckets >= 1):
@@ -97,6 +103,9 @@ class BagOfNgrams(nn.Module):
         self.char_start = vocab_size + cfg.buckets  # the first character n-gram id
         size = self.char_start + (cfg.char_buckets if cfg.chars is not None else 0)
         self.register_buffer("weight", torch.zeros(size, num_classes))
+        linear = cfg.linear is not None  # the logistic regression's weights and bias (NgramConfig.linear)
+        self.register_buffer("linear", torch.zeros(size, num_classes) if linear else None)
+        self.register_buffer("linear_bias", torch.zeros(num_classes) if linear else None)
         self.register_buffer("char_ids", torch.full((vocab_size, 0), -1, dtype=torch.long), persistent=False)
 
     def set_words(self, words: Sequence[str], specials: int = 0) -> None:
@@ -167,23 +176,33 @@ class BagOfNgrams(nn.Module):
         return ids.masked_fill(repeated, -1)
 
     def parts(self, x: Tensor, lengths: Tensor) -> Tensor:
-        """``(B, 2, K)`` float64: the votes of the words and word n-grams, and those of the character n-grams."""
+        """``(B, P, K)`` float64: the votes of the words and word n-grams, those of the character n-grams and (with
+        ``linear``, P = 3) the logistic regression's scores."""
         ids = self.ids(x, lengths)
-        votes = self.weight[ids.clamp(min=0)] * (ids >= 0).to(self.weight.dtype)[..., None]  # (B, N, K)
+        present = (ids >= 0).to(self.weight.dtype)[..., None]
+        votes = self.weight[ids.clamp(min=0)] * present  # (B, N, K)
         chars = (ids >= self.char_start)[..., None]
         # summed in float64: hundreds of votes, and every runtime (PyTorch, onnxruntime) then rounds the same sum
         words = votes.masked_fill(chars, 0.0).sum(1, dtype=torch.float64)
-        return torch.stack([words, votes.masked_fill(~chars, 0.0).sum(1, dtype=torch.float64)], 1)
+        parts = [words, votes.masked_fill(~chars, 0.0).sum(1, dtype=torch.float64)]
+        if self.linear is not None:
+            scores = (self.linear[ids.clamp(min=0)] * present).sum(1, dtype=torch.float64)
+            parts.append(scores + self.linear_bias.to(torch.float64))
+        return torch.stack(parts, 1)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         return self.parts(x, lengths).sum(1).to(self.weight.dtype)  # (B, K)
 
     @torch.no_grad()
-    def scale_(self, words: float, chars: float) -> None:
-        """Multiply the weights of the words and word n-grams by ``words`` and those of the character n-grams by
-        ``chars`` (their shares relative to each other, chosen on validation data)."""
+    def scale_(self, words: float, chars: float, linear: float = 1.0) -> None:
+        """Multiply the weights of the words and word n-grams by ``words``, those of the character n-grams by
+        ``chars`` and the logistic regression by ``linear`` (their shares relative to each other, chosen on
+        validation data)."""
         self.weight[: self.char_start] *= words
         self.weight[self.char_start :] *= chars
+        if self.linear is not None:
+            self.linear *= linear
+            self.linear_bias *= linear
 
     @torch.no_grad()
     def fit(self, texts: Sequence[Sequence[int]], labels: Sequence[int]) -> None:
@@ -193,20 +212,24 @@ class BagOfNgrams(nn.Module):
         their own ids)."""
         size = self.weight.shape[0]
         counts = torch.zeros(self.num_classes, size, dtype=torch.float64)
-        for start in range(0, len(texts), 256):
-            chunk = texts[start : start + 256]
-            lengths = torch.tensor([max(len(t), 1) for t in chunk])
-            x = torch.full((len(chunk), int(lengths.max())), self.pad, dtype=torch.long)
-            for i, t in enumerate(chunk):
-                x[i, : len(t)] = torch.as_tensor(list(t), dtype=torch.long)
-            ids = self.ids(x.to(self.char_ids.device), lengths).cpu()
-            y = torch.as_tensor(list(labels[start : start + 256]), dtype=torch.long)[:, None].expand_as(ids)
+        for start, ids in self.text_ids(texts):
+            y = torch.as_tensor(list(labels[start : start + len(ids)]), dtype=torch.long)[:, None].expand_as(ids)
             keep = ids >= 0
             counts.index_put_((y[keep], ids[keep]), torch.ones(int(keep.sum()), dtype=torch.float64), accumulate=True)
         ratio = torch.cat([self._ratio(c) for c in counts.split([self.char_start, size - self.char_start], 1)], 1)
         if self.num_classes == 2:
             ratio = ratio / 2  # the two one-vs-rest ratios are each other's negatives: split the vote
         self.weight.copy_(ratio.T.to(self.weight.dtype))
+
+    def text_ids(self, texts: Sequence[Sequence[int]], chunk: int = 256) -> Iterator[tuple[int, Tensor]]:
+        """``(start, ids (n, N))``: :meth:`ids` of tokenised texts, ``chunk`` texts at a time (on the CPU)."""
+        for start in range(0, len(texts), chunk):
+            part = texts[start : start + chunk]
+            lengths = torch.tensor([max(len(t), 1) for t in part])
+            x = torch.full((len(part), int(lengths.max())), self.pad, dtype=torch.long)
+            for i, t in enumerate(part):
+                x[i, : len(t)] = torch.as_tensor(list(t), dtype=torch.long)
+            yield start, self.ids(x.to(self.char_ids.device), lengths).cpu()
 
     def _ratio(self, counts: Tensor) -> Tensor:
         """``(K, n)`` log-count ratios of ``counts (K, n)`` (class k against the others)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from ..data.text import SPECIALS, Vocab, make_tokenizer, tokenizer_from_json
 from ..errors import option
 from ..layers.heads import HeadConfig
 from ..layers.inputs import InputConfig
+from ..layers.ngram_linear import fit_linear
 from ..layers.ngrams import NgramConfig
 from ..metrics import accuracy, macro_f1
 from ..topologies.base import RNNConfig
@@ -58,12 +60,13 @@ def choose_share(net: Tensor, bag: Tensor, y: Tensor) -> float:
     return min(MIXES, key=lambda m: calibrated_loss(net + m * bag, y)[0])
 
 
-def choose_shares(net: Tensor, words: Tensor, chars: Tensor, y: Tensor) -> tuple[float, float]:
-    """:func:`choose_share` for two bags at once (``(N, K)`` each: the words' votes and the character n-grams'),
-    each share one of every other value of :data:`MIXES`."""
-    grid = MIXES[::2]
-    pairs = [(a, b) for a in grid for b in grid]
-    return min(pairs, key=lambda m: calibrated_loss(net + m[0] * words + m[1] * chars, y)[0])
+def choose_shares(net: Tensor, words: Tensor, chars: Tensor, y: Tensor, *more: Tensor) -> tuple[float, ...]:
+    """:func:`choose_share` for two (or more) bags at once (``(N, K)`` each: the words' votes, the character
+    n-grams', the logistic regression's scores), each share one of every other value of :data:`MIXES`."""
+    grid, parts = MIXES[::2], torch.stack([words, chars, *more])  # (P, N, K)
+    shares = torch.tensor(list(itertools.product(grid, repeat=len(parts))), dtype=parts.dtype)  # (S, P)
+    losses = [calibrated_loss(net + torch.einsum("p,pnk->nk", m, parts), y)[0] for m in shares]
+    return tuple(float(v) for v in shares[int(np.argmin(losses))].tolist())
 
 
 @dataclass
@@ -85,9 +88,10 @@ class ClassifyConfig:
         word_dropout: in training, this fraction of tokens is replaced by ``<unk>``.
         rnn: the recurrent core; pooling: ``last``, ``mean``, ``max`` or ``attention``.
         ngrams: add a naive-Bayes bag of word n-grams and the words' character n-grams to the network's scores
-            (counted on the training texts), mixed in with the shares whose calibrated scores best predict the
-            validation texts (:func:`choose_shares`; 0 if a part does not help), then counted again over training
-            and validation texts (``ngrams.refit``); None: the network alone.
+            (counted on the training texts; with ``ngrams.linear`` also a logistic regression over them, NBSVM),
+            mixed in with the shares whose calibrated scores best predict the validation texts
+            (:func:`choose_shares`; 0 if a part does not help), then counted (and fitted) again over training and
+            validation texts (``ngrams.refit``); None: the network alone.
         val_fraction, test_fraction: random held-out parts when no --dev / --test file is given.
         batch_size: texts per step (batched by length).
         trainer: optimisation options.
@@ -196,7 +200,7 @@ class Classifier(Task):
         if model.ngrams is not None:
             model.ngrams.set_words(vocab.itos, len(SPECIALS))
             index = {name: i for i, name in enumerate(labels)}
-            model.ngrams.fit(task.encode(texts, unseen=True), [index[y] for _, y in train])
+            task.count_ngrams(task.encode(texts, unseen=True), [index[y] for _, y in train])
         return task
 
     @staticmethod
@@ -252,7 +256,14 @@ class Classifier(Task):
         """Count the n-gram bag over these encoded ``(ids, label index)`` examples (every process counts them all:
         a loader's ``dataset`` is the whole part, not a process's share)."""
         examples = [e for part in parts for e in part]
-        self.model.ngrams.fit([ids for ids, _ in examples], [y for _, y in examples])
+        self.count_ngrams([ids for ids, _ in examples], [y for _, y in examples])
+
+    def count_ngrams(self, texts: list[list[int]], labels: list[int]) -> None:
+        """Count the n-gram bag's votes over encoded texts and their label indices (and with ``ngrams.linear``, fit
+        its logistic regression)."""
+        self.model.ngrams.fit(texts, labels)
+        if self.cfg.ngrams.linear is not None:
+            fit_linear(self.model.ngrams, texts, labels, self.cfg.ngrams.linear)
 
     def report(self, out: Path, splits: Any) -> dict[str, Any]:
         metrics = super().report(out, splits)
@@ -275,24 +286,25 @@ class Classifier(Task):
             parts.append(bag.parts(x, lengths))
             gold.append(y)
         a, p, y = torch.cat(net).double(), torch.cat(parts), torch.cat(gold)
-        words, chars = p[:, 0], p[:, 1]
-        if self.cfg.ngrams.chars is None:
-            shares = (choose_share(a, words, y), 0.0)
+        words, chars, more = p[:, 0], p[:, 1], list(p[:, 2:].unbind(1))  # more: the logistic regression's scores
+        if self.cfg.ngrams.chars is None and not more:
+            shares: tuple[float, ...] = (choose_share(a, words, y), 0.0)
         else:
-            shares = choose_shares(a, words, chars, y)
+            shares = choose_shares(a, words, chars, y, *more)
         mix = max(shares)
-        scales = (shares[0] / mix, shares[1] / mix) if mix > 0 else (1.0, 1.0)
+        scales = tuple(s / mix for s in shares) if mix > 0 else (1.0,) * len(shares)
         bag.scale_(*scales)
         self.model.mix.fill_(mix)
-        b = scales[0] * words + scales[1] * chars
+        b = sum(s * part for s, part in zip(scales, p.unbind(1)))
         acc = lambda logits: float((logits.argmax(1) == y).double().mean())  # noqa: E731
         return {
             "mix": mix,
-            "shares": {"words": shares[0], "chars": shares[1]},
+            "shares": dict(zip(("words", "chars", "linear"), shares)),
             "scales": scales,
             "val_accuracy": acc(a + mix * b),
             "val_accuracy_network": acc(a),
             "val_accuracy_ngrams": acc(words + chars),
+            **({"val_accuracy_linear": acc(more[0])} if more else {}),
             "val_calibrated_loss": calibrated_loss(a + mix * b, y)[0],
             "val_calibrated_loss_network": calibrated_loss(a, y)[0],
         }
@@ -310,6 +322,7 @@ class Classifier(Task):
             "ngrams": self.model.ngrams is not None,
             "ngram_chars": self.model.ngrams is not None and self.cfg.ngrams.chars is not None,
             "ngram_unseen": self.model.ngrams is not None,
+            "ngram_linear": self.model.ngrams is not None and self.cfg.ngrams.linear is not None,
         }
 
     @classmethod
@@ -318,9 +331,11 @@ class Classifier(Task):
         if not artifacts.get("ngrams", False):  # also runs saved before the bag existed
             cfg = replace(cfg, ngrams=None)
         elif cfg.ngrams is not None and not artifacts.get("ngram_chars", False):  # saved before character n-grams
-            cfg = replace(cfg, ngrams=replace(cfg.ngrams, chars=None, unseen=0))
+            cfg = replace(cfg, ngrams=replace(cfg.ngrams, chars=None, unseen=0, linear=None))
         elif cfg.ngrams is not None and not artifacts.get("ngram_unseen", False):  # before unseen words' n-grams
-            cfg = replace(cfg, ngrams=replace(cfg.ngrams, unseen=0))
+            cfg = replace(cfg, ngrams=replace(cfg.ngrams, unseen=0, linear=None))
+        elif cfg.ngrams is not None and not artifacts.get("ngram_linear", False):  # before the logistic regression
+            cfg = replace(cfg, ngrams=replace(cfg.ngrams, linear=None))
         model = cls.build_model(cfg, len(vocab), len(artifacts["labels"]))
         if model.ngrams is not None:
             model.ngrams.set_words(vocab.itos, len(SPECIALS))
