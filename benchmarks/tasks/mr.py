@@ -2,9 +2,9 @@
 
 The 10,662 snippets (Latin-1, one per line, one file per class) are cut into 10 stratified folds (seeded). For each
 fold, a tenth of its training part is held out as validation data (early stopping and the classifier's
-validation-chosen options; never the fold's test part; once the n-gram bag's share is chosen, the bag counts the
-validation texts too, as any training text), and the default recipe is trained and scored on the test part, exactly
-as
+validation-chosen options; never the fold's test part; once the n-gram bag's shares are chosen, the bag counts
+the validation texts too, as any training text, and its regression fits them), and the default recipe is trained
+and scored on the test part, exactly as
 
     rnnkit train classify --data train.csv --dev val.csv --test test.csv --out runs/mr/fold-k
 
@@ -107,7 +107,8 @@ def main() -> None:
         "task": "mr",
         "data": "MR sentence polarity v1.0 (rt-polarity.pos/neg, Latin-1), 5,331 + 5,331 snippets",
         "protocol": f"{args.folds}-fold stratified cross-validation (seed {args.seed}); per fold a stratified 10% of "
-        "the training part is validation data (early stopping, the n-gram mix; then counted by the n-gram bag); "
+        "the training part is validation data (early stopping, the n-gram bag's shares; then counted by the bag "
+        "and its regression); "
         "accuracy on the fold's test part; "
         "no pretrained vectors",
         "metric": {
