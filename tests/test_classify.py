@@ -64,6 +64,10 @@ def test_csv_input_learns_an_easy_rule(tmp_path):
     task, metrics = Classifier.train(cfg, data, tmp_path / "run")
     assert metrics["test"]["accuracy"] > 0.9, metrics
     assert task.predict(["what a superb story", "an awful plot"]) == ["pos", "neg"]
+    # the report scores the commonest training label beside the network
+    assert metrics["test"]["accuracy"] > metrics["test"]["baseline"]["majority_class_accuracy"] + 0.2, metrics
+    base = task.baselines([("a", "pos"), ("b", "pos"), ("c", "neg")], [("x", "pos"), ("y", "neg")])
+    assert base == pytest.approx({"majority_class_accuracy": 0.5, "majority_class_macro_f1": 1 / 3})
 
 
 def test_bad_input(tmp_path, slices):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -313,6 +314,13 @@ class Classifier(Task):
         texts, labels = [t for t, _ in examples], [y for _, y in examples]
         self.prediction_table(texts, labels).to_csv(out / "predictions.csv", index=False)
         return self.evaluate(texts, labels)
+
+    def baselines(self, train: list[Example], examples: list[Example]) -> dict[str, float]:
+        """Accuracy and macro F1 of always answering the commonest training label."""
+        common = Counter(y for _, y in train).most_common(1)[0][0]
+        gold = [y for _, y in examples]
+        guess = [common] * len(gold)
+        return {"majority_class_accuracy": accuracy(gold, guess), "majority_class_macro_f1": macro_f1(gold, guess)}
 
     def artifacts(self) -> dict[str, Any]:
         return {
