@@ -241,3 +241,43 @@ def test_length_normalisation_lets_a_longer_translation_win():
     assert hyp.tokens == [A, B] and hyp.finished
     assert hyp.log_prob == pytest.approx(math.log(0.5 * 0.95 * 0.95), abs=1e-5)
     assert hyp.score == pytest.approx(hyp.log_prob / (8 / 6) ** 0.6, abs=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(("beam", "n_best", "alpha"), [(3, 1, 0.6), (4, 2, 1.0), (4, 1, -0.5)])
+def test_early_stop_and_per_input_lengths_return_the_same_hypotheses(seed, beam, n_best, alpha):
+    """Stopping an input once no live beam can beat its n_best-th finished hypothesis returns exactly what the
+    full search returns (its n_best), on inputs finishing at very different steps; a max_length per input gives
+    each input the search it has alone with its own max_length; compaction (rows leaving, the first step on one
+    row per input) keeps tokens and flags, numbers to 1e-5."""
+    step, select, state = _random_model(seed, V=6, S=5, peaked=seed % 2 == 0, inputs=9)
+    caps = [2, 9, 4, 12, 1, 7, 12, 3, 10]
+    kw = {"beam_size": beam, "alpha": alpha, "n_best": n_best}
+    for compact in (False, True):
+        full = beam_search(step, select, state, 9, BOS, EOS, max_length=12, early_stop=False, compact=compact, **kw)
+        early = beam_search(step, select, state, 9, BOS, EOS, max_length=12, compact=compact, **kw)
+        for g, e in zip(early, full):
+            _same_hypotheses(g, e, exact=not compact)
+        per_input = beam_search(step, select, state, 9, BOS, EOS, max_length=caps, compact=compact, **kw)
+        for b, got in enumerate(per_input):
+            alone = beam_search(
+                step, select, state[b : b + 1], 1, BOS, EOS, max_length=caps[b], early_stop=False, compact=False, **kw
+            )[0]
+            _same_hypotheses(got, alone, exact=False)  # a batch of 1 rounds its products differently
+    with pytest.raises(ValueError, match="one per input"):
+        beam_search(step, select, state, 9, BOS, EOS, max_length=[3, 4])
+
+
+def test_early_stop_searches_fewer_rows():
+    step, select, state = _random_model(0, V=6, S=5, peaked=True, inputs=9)
+    rows = {}
+    for early in (False, True):
+        seen = []
+
+        def counted(tokens, st, seen=seen):
+            seen.append(tokens.shape[0])
+            return step(tokens, st)
+
+        beam_search(counted, select, state, 9, BOS, EOS, beam_size=4, max_length=30, alpha=0.6, early_stop=early)
+        rows[early] = sum(seen)
+    assert rows[True] < rows[False]

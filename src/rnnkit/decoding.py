@@ -10,7 +10,7 @@ One-to-many models, language models and encoder-decoders all expose these (``dec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,51 +157,77 @@ def beam_search(
     bos: int,
     eos: int,
     beam_size: int = 4,
-    max_length: int = 100,
+    max_length: int | Sequence[int] = 100,
     alpha: float = 0.0,
     n_best: int = 1,
     *,
     compact: bool = True,
+    early_stop: bool = True,
 ) -> list[list[Hypothesis]]:
     """Beam search from ``state`` (batch ``batch_size``) starting with token ``bos``.
 
-    Keeps the ``beam_size`` best partial sequences per input; a sequence ends at ``eos`` or at ``max_length``.
+    Keeps the ``beam_size`` best partial sequences per input; a sequence ends at ``eos`` or at ``max_length`` (one
+    for all inputs, or one per input: each input's search is then the one it would have alone with its own).
     An input is done once it has ``beam_size`` finished hypotheses. Returns, per input, the ``n_best``
     hypotheses by ``score`` (log-probability / length penalty with exponent ``alpha``), best first.
 
     Every step is a fixed set of tensor operations over all ``B * K`` beams at once (no Python loop over inputs or
     beams): each step records its back-pointers, tokens, attention rows and the end-of-sequence candidates it
     accepted, and the hypotheses are read back along the back-pointers once, at the end; attention history is
-    never copied from beam to beam. With ``compact``, inputs that are done leave the batch (``select`` then gets
-    an index with fewer rows: the remaining inputs' beams, ``beam_size`` per input, in order), so the model stops
-    computing for them; at least :data:`MIN_ROWS` rows stay. The search is the same; the model's numbers may
+    never copied from beam to beam.
+
+    ``early_stop``: an input is also done as soon as none of its live beams can reach the ``n_best``-th best
+    hypothesis it has finished: log-probabilities only fall as a sequence grows, so a live beam's best possible
+    score is its log-probability divided by the largest length penalty still reachable (exact for any ``alpha``;
+    rounding is monotone, so the bound holds in floating point too). The returned hypotheses are the same; only
+    the unreturned ones an input would still have collected are not searched for.
+
+    With ``compact``, inputs that are done leave the batch (``select`` then gets an index with fewer rows: the
+    remaining inputs' beams, ``beam_size`` per input, in order), so the model stops computing for them; at least
+    :data:`MIN_ROWS` rows stay; and the first step runs one row per input (all beams start identical), so
+    ``select`` first gets ``B`` rows and widens them to ``B * K``. The search is the same; the model's numbers may
     differ in the last bit (vectorised kernels round the tail of a tensor differently), so ``compact=False``
     reproduces an uncompacted run bit for bit.
     """
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    if max_length < 1:
-        raise ValueError(f"max_length must be >= 1, got {max_length}")
+    caps = [max_length] * batch_size if isinstance(max_length, int) else [int(c) for c in max_length]
+    if len(caps) != batch_size or (caps and min(caps) < 1):
+        raise ValueError(f"max_length must be >= 1 (one, or one per input), got {max_length}")
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"n_best must be in 1..beam_size ({beam_size}), got {n_best}")
     B, K = batch_size, beam_size
     device = _device_of(state)
-    state = select(state, torch.arange(B, device=device).repeat_interleave(K))
-    tokens = torch.full((B * K,), bos, dtype=torch.long, device=device)
-    scores = torch.full((B, K), float("-inf"), device=device)
+    longest, cap_steps = max(caps, default=1), set(caps)
+    W = 1 if compact else K  # beams per input in this step's rows
+    if W > 1:
+        state = select(state, torch.arange(B, device=device).repeat_interleave(K))
+    tokens = torch.full((B * W,), bos, dtype=torch.long, device=device)
+    scores = torch.full((B, W), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: keep one
     n_done = torch.zeros(B, dtype=torch.long, device=device)  # finished hypotheses per input
     done = torch.zeros(B, dtype=torch.bool, device=device)
     alive = torch.arange(B, device=device)  # the input of each row block
+    best = torch.full((B, n_best), float("-inf"), dtype=torch.float64, device=device)  # best finished scores
+    reach = _reachable_penalties(longest, alpha)
+    upto = [max((length_penalty(n, alpha) for n in range(1, c + 1)), default=1.0) for c in range(longest + 1)]
+    reach_cap = torch.tensor([upto[c] for c in caps], dtype=torch.float64, device=device)
+    cap = torch.tensor(caps, dtype=torch.long, device=device)
+    cut: list[tuple[int, Tensor, Tensor]] = []  # inputs that reached their max_length: (step, inputs, scores)
     trace: list[tuple[Tensor, ...]] = []  # per step: inputs, parent, token, accepted, cand src, cand score
     attns: list[Tensor] = []
     every = _check_every(device)
-    for t in range(max_length):
+    buf: Tensor | None = None
+    for t in range(longest):
         logits, state, attn = step(tokens, state)
-        logp = F.log_softmax(logits.float(), dim=-1)  # (G*K, V)
-        G, V = alive.shape[0], logp.shape[-1]
-        cand = (scores.view(-1, 1) + logp).view(G, K * V)
-        top_scores, top_idx = cand.topk(min(2 * K, K * V), dim=1)  # (G, C), best first
+        G, V = alive.shape[0], logits.shape[-1]
+        # log-probabilities, then candidate scores, in one buffer kept across steps: fresh (N, V) tensors every step
+        # cost a page fault per 4 KiB (as much as the arithmetic)
+        if buf is None or buf.shape[1] != V:
+            buf = torch.empty(B * K, V, device=device)  # the most rows a step has
+        cand = torch._log_softmax(logits.detach().float(), -1, False, out=buf[: G * W])  # (G*W, V)
+        cand = cand.add_(scores.view(-1, 1)).view(G, W * V)
+        top_scores, top_idx = cand.topk(min(2 * K, W * V), dim=1)  # (G, C), best first
         src, tok = top_idx // V, top_idx % V
         valid = (top_scores > float("-inf")) & ~done[:, None]
         ends = tok == eos
@@ -213,43 +239,67 @@ def beam_search(
         accepted = ending & (n_done[:, None] + ending.cumsum(1) <= K)
         keep = live & seen
         order = torch.argsort((~keep).to(torch.uint8), dim=1, stable=True)[:, :K]  # the kept ones first, in order
-        kept = keep.gather(1, order)
+        if order.shape[1] < K:  # fewer candidates than beams (a tiny vocabulary at the first step)
+            order = torch.cat([order, order[:, :1].expand(-1, K - order.shape[1])], 1)
+        kept = keep.gather(1, order) & (torch.arange(K, device=device) < keep.shape[1])
         parent = torch.where(kept, src.gather(1, order), 0)  # dead beams: parent 0, token eos, score -inf
         new_tok = torch.where(kept, tok.gather(1, order), eos)
         scores = torch.where(kept, top_scores.gather(1, order), float("-inf"))
         n_done = n_done + accepted.sum(1)
         done = done | (n_done >= K)
+        if t + 1 in cap_steps:  # the live beams of inputs at their max_length count as (unfinished) hypotheses
+            last = ~done & (cap == t + 1)
+            cut.append((t, alive[last], scores[last]))
+            done = done | last
+        if early_stop and t + 1 < longest:
+            # the same scores _read_beams gives (float32 log-prob / penalty, in float64), the n_best best kept
+            ended = torch.where(accepted, top_scores.double() / length_penalty(t + 1, alpha), float("-inf"))
+            best = torch.cat([best, ended], 1).topk(n_best, dim=1).values
+            # the largest penalty of lengths t + 2 .. cap: at most that of 1 .. cap and of t + 2 .. longest
+            bound = scores.max(1).values.double() / torch.clamp(reach_cap, max=reach[t + 1])
+            done = done | (best[:, -1] > bound)
         trace.append((alive, parent, new_tok, accepted, src, top_scores))
         if attn is not None:
             attns.append(attn.detach())
-        if (t + 1) % every and t + 1 < max_length:
-            rows = (torch.arange(G, device=device)[:, None] * K + parent).view(-1)
-        else:
+        rows = (torch.arange(G, device=device)[:, None] * W + parent).view(-1)
+        W = K
+        if (t + 1) % every == 0 or t + 1 == longest:
             live_inputs = int((~done).sum())
             if live_inputs == 0:
                 break
-            rows = (torch.arange(G, device=device)[:, None] * K + parent).view(-1)
-            if (
-                compact and live_inputs < G and G * K > MIN_ROWS
-            ):  # finished inputs leave; a few stay if rows would run short
+            if compact and live_inputs < G and G * K > MIN_ROWS:
+                # finished inputs leave; a few stay if rows would run short
                 stay = ~done
                 short = -(-MIN_ROWS // K) - live_inputs
                 if short > 0:
                     stay |= done & (done.cumsum(0) <= short)
                 index = stay.nonzero().squeeze(1)
                 rows = rows.view(G, K)[index].view(-1)
-                alive, scores, n_done, done, new_tok = (v[index] for v in (alive, scores, n_done, done, new_tok))
+                alive, scores, n_done, done, new_tok, best, cap = (
+                    v[index] for v in (alive, scores, n_done, done, new_tok, best, cap)
+                )
+                reach_cap = reach_cap[index]
         state = select(state, rows)
         tokens = new_tok.view(-1)
-    return _read_beams(trace, attns, scores, alive, done, B, K, alpha, n_best)
+    return _read_beams(trace, attns, cut, B, K, alpha, n_best)
+
+
+def _reachable_penalties(max_length: int, alpha: float) -> list[float]:
+    """``[t]``: the largest length penalty of a hypothesis of ``t + 1 .. max_length`` tokens (end token counted):
+    a live beam after step ``t`` can score at most its log-probability (<= 0) divided by ``[t + 1]``."""
+    out = [0.0] * (max_length + 1)
+    hi = float("-inf")
+    for n in range(max_length, 0, -1):
+        hi = max(hi, length_penalty(n, alpha))
+        out[n - 1] = hi
+    out[max_length] = hi
+    return out
 
 
 def _read_beams(
     trace: list[tuple[Tensor, ...]],
     attns: list[Tensor],
-    scores: Tensor,
-    alive: Tensor,
-    done: Tensor,
+    cut: list[tuple[int, Tensor, Tensor]],
     B: int,
     K: int,
     alpha: float,
@@ -260,7 +310,6 @@ def _read_beams(
     Hypotheses are ranked first (a score needs only the log-probability and the length); tokens and attention
     rows are read back for the ``n_best`` returned per input only.
     """
-    steps = len(trace)
     inputs = [s[0].tolist() for s in trace]
     parents = [s[1].tolist() for s in trace]  # [step][row][k]
     toks = [s[2].tolist() for s in trace]
@@ -270,6 +319,7 @@ def _read_beams(
     starts = [0]  # first row of each step in the concatenated attention
     for a in attns:
         starts.append(starts[-1] + a.shape[0])
+    width = [(starts[s + 1] - starts[s]) // len(inputs[s]) for s in range(len(attns))]  # rows per input
     attention = torch.cat(attns) if attns else None  # (sum of rows, S)
 
     def read(b: int, last: int, k: int, extra: list[int]) -> tuple[list[int], Tensor | None]:
@@ -280,7 +330,7 @@ def _read_beams(
             p = parents[s][r][k]
             out.append(toks[s][r][k])
             if attention is not None:
-                rows.append(starts[s] + r * K + p)
+                rows.append(starts[s] + r * width[s] + p)
             k = p
         rows = rows[::-1] + extra
         att = attention.index_select(0, torch.tensor(rows)) if attention is not None and rows else None
@@ -288,18 +338,16 @@ def _read_beams(
 
     # (score, log_prob, finished, how to read it back) per hypothesis, in the order the search found them
     found: list[list[tuple[float, float, bool, tuple[int, int, list[int]]]]] = [[] for _ in range(B)]
-    for t in range(steps):
+    for t in range(len(trace)):
         for r, c in trace[t][3].nonzero().tolist():  # input, then candidate order: the order they were found
             b, k, logp = inputs[t][r], cand_src[t][r][c], cand_score[t][r][c]
-            row = [starts[t] + r * K + k] if attns else []
+            row = [starts[t] + r * width[t] + k] if attns else []
             found[b].append((logp / length_penalty(t + 1, alpha), logp, True, (t - 1, k, row)))
-    final, last_inputs, ended = scores.tolist(), alive.tolist(), done.tolist()
-    for r, b in enumerate(last_inputs):  # unfinished beams count as hypotheses when max_length is reached
-        if not ended[r]:
-            for k in range(K):
-                if final[r][k] > float("-inf"):
-                    logp = final[r][k]
-                    found[b].append((logp / length_penalty(steps, alpha), logp, False, (steps - 1, k, [])))
+    for t, ids, final in cut:  # unfinished beams count as hypotheses when max_length is reached
+        for b, row in zip(ids.tolist(), final.tolist()):
+            for k, logp in enumerate(row):
+                if logp > float("-inf"):
+                    found[b].append((logp / length_penalty(t + 1, alpha), logp, False, (t, k, [])))
     out = []
     for b in range(B):
         best = sorted(found[b], key=lambda h: h[0], reverse=True)[:n_best]

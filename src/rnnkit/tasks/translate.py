@@ -259,18 +259,38 @@ class Translator(Task):
         return out
 
     @torch.no_grad()
-    def translate(self, sentences: list[str], beam_size: int | None = None, batch_size: int = 64) -> list[str]:
-        """Detokenised translations of ``sentences``."""
+    def translate(
+        self, sentences: list[str], beam_size: int | None = None, batch_size: int = 64, search_batch: int = 256
+    ) -> list[str]:
+        """Detokenised translations of ``sentences``.
+
+        Sentences are searched in order of source length, ``search_batch`` at a time (beam search: the longer the
+        batch, the fewer times each step reads the output layer's weights). The decode length limit of a sentence
+        is the longest source among its ``batch_size`` neighbours in that order, + 10 (as when the search ran
+        ``batch_size`` sentences at a time).
+        """
         self.model.eval()
         beam = beam_size or self.cfg.beam_size
         ids = [self.src_vocab.encode(self.src_tok.tokenize(self._prep(s))) or [Vocab.unk] for s in sentences]
         out = [""] * len(sentences)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        cap = [0] * len(ids)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
+            longest = max(len(ids[i]) for i in chunk) + 10
+            for i in chunk:
+                cap[i] = longest
+        step = batch_size if beam == 1 else max(search_batch, 1)
+        for start in range(0, len(order), step):
+            chunk = order[start : start + step]
             x, lengths = pad_collate([(ids[i],) for i in chunk], pad=Vocab.pad)
+            caps = [cap[i] for i in chunk]
             hyps = self.model.translate(
-                x.to(self.device), lengths, beam_size=beam, max_length=max(lengths.tolist()) + 10, alpha=self.cfg.alpha
+                x.to(self.device),
+                lengths,
+                beam_size=beam,
+                max_length=max(caps) if beam == 1 else caps,
+                alpha=self.cfg.alpha,
             )
             for i, h in zip(chunk, hyps):
                 out[i] = self.tgt_tok.detokenize(self.tgt_vocab.decode(h[0].tokens))

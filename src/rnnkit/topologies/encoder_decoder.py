@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from ..decoding import Hypothesis, beam_search, greedy_search
 from ..errors import option
 from ..layers.attention import make_attention
+from ..layers.packed_linear import packed_linear
 from .base import RNNConfig, as_lengths, mask_of
 
 
@@ -141,11 +142,14 @@ class EncoderDecoder(nn.Module):
         return DecoderState(rnn, memory, mask_of(lengths, B, S, memory.device))
 
     # ---- decoder -----------------------------------------------------------------------------------------------
-    def _logits(self, features: Tensor) -> Tensor:
+    def _logits(self, features: Tensor, packed: bool = False) -> Tensor:
+        """``packed``: the output layers through oneDNN with packed weights (inference steps; see
+        :mod:`rnnkit.layers.packed_linear`), the decoder's largest product."""
         features = self.drop(features)
+        linear = packed_linear if packed else (lambda layer, x: layer(x))
         if self.pre_out is not None:
-            features = self.pre_out(features)
-        return self.out(features)
+            features = linear(self.pre_out, features)
+        return linear(self.out, features)
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor | None]:
         """Previous target tokens ``(N,)`` -> ``(logits (N, V), state, attention weights (N, S) or None)``.
@@ -155,6 +159,7 @@ class EncoderDecoder(nn.Module):
         """
         emb = self.drop(self.tgt_embed(tokens))
         weights = None
+        packed = not self.training and not torch.is_grad_enabled()  # search: weights packed for oneDNN
         if self.kind == "bahdanau":
             context, weights = self._attend(state.rnn[0][-1], state)  # query: h_{t-1}
             y, rnn = self.decoder.step(torch.cat([emb, context], -1), state.rnn)
@@ -164,8 +169,9 @@ class EncoderDecoder(nn.Module):
             features = y
             if self.attention is not None:
                 context, weights = self._attend(y, state)  # query: h_t
-                features = torch.tanh(self.combine(torch.cat([context, y], -1)))
-        return self._logits(features), DecoderState(rnn, state.memory, state.mask), weights
+                combined = torch.cat([context, y], -1)
+                features = torch.tanh(packed_linear(self.combine, combined) if packed else self.combine(combined))
+        return self._logits(features, packed), DecoderState(rnn, state.memory, state.mask), weights
 
     def _attend(self, query: Tensor, state: DecoderState) -> tuple[Tensor, Tensor]:
         """Attention of ``query (N, H)`` over the memory; with ``G < N`` memory rows, each run of ``N / G``
@@ -237,14 +243,17 @@ class EncoderDecoder(nn.Module):
         src: Tensor,
         src_lengths: Tensor | None = None,
         beam_size: int = 1,
-        max_length: int = 100,
+        max_length: int | Sequence[int] = 100,
         alpha: float = 0.0,
         n_best: int = 1,
     ) -> list[list[Hypothesis]]:
-        """Search for the best targets: greedy (``beam_size=1``) or beam search; ``n_best`` per source."""
+        """Search for the best targets: greedy (``beam_size=1``) or beam search; ``n_best`` per source.
+        ``max_length``: one for all sources, or (beam search) one per source."""
         state = self.encode(src, src_lengths)
         B = src.shape[0]
         if beam_size == 1 and n_best == 1:
+            if not isinstance(max_length, int):
+                raise ValueError("EncoderDecoder.translate: greedy search takes one max_length for all sources")
             hyps = greedy_search(self.decode_step, self.select_state, state, B, self.cfg.bos, self.cfg.eos, max_length)
             return [[h] for h in hyps]
         # beams share their input's memory where decode_step can read it so (this class); a stand-in borrowing
