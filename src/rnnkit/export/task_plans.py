@@ -179,7 +179,13 @@ def classify_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) ->
                 ManyToOneSequence(net, True),
                 [tokens, lengths],
                 [logits],
-                "The whole sequence from the zero state to the task's output.",
+                "The whole sequence from the zero state to the task's output."
+                + (
+                    " Words outside the vocabulary are read as <unk> by the n-gram bag too (rnnkit itself lets their"
+                    " character n-grams vote), so a text with such words can score slightly differently here."
+                    if bag and net.ngrams.cfg.chars and net.ngrams.cfg.unseen
+                    else ""
+                ),
             )
         )
     plan.references["sequence"] = lambda m, f: {"logits": m(f["tokens"], f["lengths"])}
