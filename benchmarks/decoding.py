@@ -7,7 +7,9 @@
 Both trees run the same command on the same run directory in fresh processes, round-robin, ``--repeats`` times
 each: the baseline from ``git archive BASELINE src`` (default: the commit before issue 13's decoding work) on
 ``PYTHONPATH``, this tree from ``src/``. Reported: median seconds of the whole command (start-up included),
-sentences per second, their paired ratio, and whether the two wrote byte-identical translations.
+sentences per second, their paired ratio, and whether the two wrote byte-identical translations. The start-up
+(importing torch, loading the run) costs both trees the same 2-5 s, so the search itself is also timed apart:
+``Translator.translate`` on the same sentences in a fresh process per tree (CPU seconds, ``decode_only``).
 """
 
 from __future__ import annotations
@@ -71,6 +73,28 @@ def run_predict(pythonpath: Path, run: Path, data: Path, beam: int, out: Path) -
     return time.perf_counter() - start
 
 
+DECODE_ONLY = """
+import sys, time
+import torch
+torch.set_num_threads(1)
+import rnnkit
+task = rnnkit.load(sys.argv[1])
+sentences = open(sys.argv[2], encoding="utf-8").read().splitlines()
+start = time.process_time()
+task.translate(sentences, int(sys.argv[3]))
+print(time.process_time() - start)
+"""
+
+
+def run_decode_only(pythonpath: Path, run: Path, data: Path, beam: int) -> float:
+    """CPU seconds of ``Translator.translate`` alone (no start-up, no writing) in a fresh process."""
+    cmd = [sys.executable, "-c", DECODE_ONLY, str(run), str(data), str(beam)]
+    done = subprocess.run(cmd, env=os.environ | {"PYTHONPATH": str(pythonpath)}, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"decode-only run failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.split()[-1])
+
+
 def measure(
     run: Path, baseline: str = BASELINE, beam: int = 5, repeats: int = 3, baseline_src: Path | None = None
 ) -> dict:
@@ -85,12 +109,16 @@ def measure(
         base = baseline_src or baseline_tree(baseline, tmp_path / "baseline")
         trees = {"baseline": base, "now": ROOT / "src"}
         times: dict[str, list[float]] = {k: [] for k in trees}
+        cpu: dict[str, list[float]] = {k: [] for k in trees}
         for r in range(repeats):
             for name in list(trees) if r % 2 == 0 else list(trees)[::-1]:
                 times[name].append(run_predict(trees[name], run, data, beam, tmp_path / f"{name}.txt"))
+                cpu[name].append(run_decode_only(trees[name], run, data, beam))
         identical = (tmp_path / "baseline.txt").read_bytes() == (tmp_path / "now.txt").read_bytes()
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = statistics.median(a / b for a, b in zip(times["baseline"], times["now"]))
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
+    cpu_ratio = statistics.median(a / b for a, b in zip(cpu["baseline"], cpu["now"]))
     record = {
         "run": str(run),
         "sentences": n,
@@ -100,16 +128,30 @@ def measure(
         "sentences_per_second": {k: n / v for k, v in med.items()},
         "ratio": ratio,
         "identical_outputs": identical,
+        "decode_only": {
+            "cpu_seconds": cpu_med,
+            "sentences_per_second": {k: n / v for k, v in cpu_med.items()},
+            "ratio": cpu_ratio,
+        },
     }
     rows = [
-        [name, f"{med[name]:.1f}", f"{n / med[name]:.1f}", f"{ratio:.2f}" if name == "now" else "1.00"]
+        [
+            name,
+            f"{med[name]:.1f}",
+            f"{n / med[name]:.1f}",
+            f"{ratio:.2f}" if name == "now" else "1.00",
+            f"{cpu_med[name]:.1f}",
+            f"{n / cpu_med[name]:.1f}",
+            f"{cpu_ratio:.2f}" if name == "now" else "1.00",
+        ]
         for name in trees
     ]
     title = (
         f"rnnkit predict, Multi30k val ({n} sentences), beam {beam}: {baseline} vs this tree, median of {repeats} "
         f"(whole command); identical translations: {'yes' if identical else 'NO'}"
     )
-    print(markdown(title, ["tree", "seconds", "sentences/s", "speed-up"], rows), flush=True)
+    head = ["tree", "seconds", "sentences/s", "speed-up", "search CPU s", "search sentences/s", "search speed-up"]
+    print(markdown(title, head, rows), flush=True)
     return record
 
 
