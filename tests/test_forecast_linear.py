@@ -11,7 +11,7 @@ import torch
 
 from rnnkit.data.timeseries import SeriesConfig
 from rnnkit.tasks.forecast import ForecastConfig, Forecaster
-from rnnkit.tasks.forecast_linear import LinearFit, LinearForecast, fit_linear, moving_average
+from rnnkit.tasks.forecast_linear import MIN_BLOCKS, LinearFit, LinearForecast, fit_linear, moving_average
 from rnnkit.topologies.base import RNNConfig
 from rnnkit.training.trainer import TrainerConfig
 
@@ -116,3 +116,12 @@ def test_the_stored_map_gives_the_chosen_forecast_and_more_candidates_never_scor
     assert plain_mse == pytest.approx(plain.val_mse, rel=1e-4)
     # each mechanism adds candidates chosen on validation: never worse there, and here strictly better
     assert full.val_mse < blocks.val_mse <= plain.val_mse
+
+
+def test_a_small_val_part_keeps_the_plain_fit():
+    T, H = 24, 4
+    train, val = _ar_windows(60, T, H, seed=3), _ar_windows(200, T, H, seed=4)
+    few = (val[0][: MIN_BLOCKS * H - 1], val[1][: MIN_BLOCKS * H - 1])  # one window short of enough to tell
+    plain = fit_linear(LinearForecast(T, H), train, few, season=6, trend_penalties=(1.0,), fractions=())
+    fit = fit_linear(LinearForecast(T, H), train, few, season=6)
+    assert fit == plain and fit.lookbacks == (T,) and fit.trend_penalty == 1.0

@@ -8,8 +8,9 @@ linear models: .053 / .069 / .081 / .080 (96/192/336/720); repeat-last-value sco
 
 The recipe, chosen on the validation rows only (``--part val`` prints validation numbers and nothing else):
 the lookback is the candidate (336, 512, 720) whose closed-form linear forecast has the lowest validation MSE
-(:func:`rnnkit.tasks.forecast_linear.fit_linear`: ridge penalty, a heavier penalty on the trend block, and the
-average with fits on the last 70% and 50% of the lookback, each kept only if it lowers the validation MSE);
+(:func:`rnnkit.tasks.forecast_linear.fit_linear`: ridge penalty; with at least 10 horizons' worth of validation
+windows, a heavier penalty on the trend block and the average with fits on the last 70% and 50% of the lookback,
+each kept only if it lowers the validation MSE);
 the model is rnnkit's default forecaster (a linear part fitted in closed form and kept fixed, a recurrent
 correction trained on top of it and kept only if it lowers the validation loss) with MSE loss (no quantiles), a
 GRU (64) reading the window in day-long patches of 24 steps, early stopping on validation MSE within a training

@@ -7,7 +7,9 @@ the history relative to the window's last value (as NLinear), so it follows leve
 
 :func:`fit_linear` solves ridge regression on the training windows for a few penalties, each as a correction of
 two simple forecasts (the last value, and the last season), and keeps the one with the lowest validation MSE; the
-simple forecasts themselves are candidates too, so on validation it is never worse than either.
+simple forecasts themselves are candidates too, so on validation it is never worse than either. When the val part
+is long enough to tell (:data:`MIN_BLOCKS`), two more candidates: a heavier penalty on the trend block, and the
+average with the fits on the last 70% and 50% of the lookback (stored as one linear map of the full history).
 It is the baseline scored in every forecast report and the starting point of the recurrent forecaster's linear part.
 """
 
@@ -28,6 +30,10 @@ ALPHAS = (0.0, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
 TREND_PENALTIES = (1.0, 10.0, 100.0)
 #: shorter lookbacks (fractions of the model's) also fitted; their forecasts are averaged if that lowers val MSE
 LOOKBACK_FRACTIONS = (0.7, 0.5)
+#: a heavier trend penalty or the average replaces the plain fit only when the val part holds this many stretches
+#: of ``horizon`` windows (neighbouring windows share targets): on short series, choosing among more fits by val
+#: MSE alone lost accuracy on fresh synthetic series (test MSE +1-7%), while on ETTh1 (3-29 stretches) it helped
+MIN_BLOCKS = 10
 
 
 def default_kernel(timestep: int) -> int:
@@ -135,32 +141,38 @@ def _features(x: np.ndarray, kernel: int) -> np.ndarray:
     return np.concatenate([trend, x - trend], 1)
 
 
+def _clearly_lower(err: np.ndarray, ref: np.ndarray, block: int) -> bool:
+    """Whether the per-window val errors ``err (M,)`` are lower on average than ``ref (M,)``, with at least
+    :data:`MIN_BLOCKS` runs of ``block`` windows to tell (too few: the simpler fit stays)."""
+    return len(err) >= MIN_BLOCKS * max(block, 1) and float(err.mean()) < float(ref.mean())
+
+
 def _fit_one(
     x: tuple[np.ndarray, np.ndarray],
     y: tuple[np.ndarray, np.ndarray],
     horizon: int,
     season: int,
     kernel: int,
+    block: int,
     alphas: tuple[float, ...],
     trend_penalties: tuple[float, ...],
-) -> tuple[float, np.ndarray, np.ndarray, LinearFit]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, LinearFit]:
     """The best ridge fit on relative histories ``x = (train (N, T), val (M, T))`` for ``y`` ``(N|M, H)``:
-    ``(val MSE, (T, H) map of the history, (H,) intercept, what was chosen)``."""
+    ``(val MSE per window (M,), (T, H) map of the history, (H,) intercept, what was chosen)``. The trend
+    penalties after the first replace it only if clearly better on validation (:func:`_clearly_lower`)."""
     T = x[0].shape[1]
     f_tr, f_val = _features(x[0], kernel), _features(x[1], kernel)
     bases = ("last", "season") if 1 < season <= T else ("last",)
-    best: tuple[float, np.ndarray, np.ndarray, LinearFit] | None = None
-    for base in bases:
-        fixed = _base_map(T, horizon, season, base)
-        resid = y[0] - f_tr @ fixed
-        for penalty in trend_penalties:
-            # a larger penalty on the trend block: scale its features down, fit, and scale its weights likewise
-            scale = np.r_[np.full(T, penalty**-0.5), np.ones(T)]
-            path = _RidgePath(f_tr * scale, resid)
+    chosen: tuple[np.ndarray, np.ndarray, np.ndarray, LinearFit] | None = None  # (val errors, weights, bias, fit)
+    for penalty in trend_penalties:
+        # a larger penalty on the trend block: scale its features down, fit, and scale its weights likewise
+        scale = np.r_[np.full(T, penalty**-0.5), np.ones(T)]
+        best: tuple[float, np.ndarray, np.ndarray, LinearFit] | None = None
+        for base in bases:
+            fixed = _base_map(T, horizon, season, base)
+            path = _RidgePath(f_tr * scale, y[0] - f_tr @ fixed)
             for alpha in (*alphas, math.inf):
                 if alpha == math.inf:  # the simple forecast itself, when no fit beats it on validation
-                    if penalty != trend_penalties[0]:
-                        continue
                     weights, bias = np.zeros_like(fixed), np.zeros(horizon)
                 else:
                     weights, bias = path.solve(alpha)
@@ -169,8 +181,12 @@ def _fit_one(
                 mse = float(np.mean((f_val @ weights + bias - y[1]) ** 2))
                 if np.isfinite(mse) and (best is None or mse < best[0]):
                     best = (mse, weights, bias, LinearFit(alpha, base, mse, penalty, (T,)))
-    assert best is not None
-    return best[0], _history_map(best[1], T, kernel), best[2], best[3]
+        assert best is not None
+        err = np.mean((f_val @ best[1] + best[2] - y[1]) ** 2, 1)
+        if chosen is None or (best[0] < chosen[3].val_mse and _clearly_lower(err, chosen[0], block)):
+            chosen = (err, best[1], best[2], best[3])
+    assert chosen is not None
+    return chosen[0], _history_map(chosen[1], T, kernel), chosen[2], chosen[3]
 
 
 @torch.no_grad()
@@ -200,11 +216,14 @@ def fit_linear(
         model.set_weights(weights, bias)
         return LinearFit(1e-3, "last", None, 1.0, (T,))
     x_val, y_val = design(*val)
+    block = H * x_tr.shape[0] // max(len(train[0]), 1)  # the rows of H consecutive windows (n targets each)
     steps = sorted({max(2, min(T, round(f * T))) for f in (1.0, *fractions)} | {T}, reverse=True)
     fits = {}
     for t in steps:
         kernel = model.kernel if t == T else default_kernel(t)
-        fits[t] = _fit_one((x_tr[:, -t:], x_val[:, -t:]), (y_tr, y_val), H, season, kernel, alphas, trend_penalties)
+        fits[t] = _fit_one(
+            (x_tr[:, -t:], x_val[:, -t:]), (y_tr, y_val), H, season, kernel, block, alphas, trend_penalties
+        )
     maps = []
     for t, (_, hist, bias, _) in fits.items():
         full = np.zeros((T, H))
@@ -214,8 +233,9 @@ def fit_linear(
     hist, bias = maps[0]
     if len(maps) > 1:
         avg, avg_bias = sum(m for m, _ in maps) / len(maps), sum(b for _, b in maps) / len(maps)
-        mse = float(np.mean((x_val @ avg + avg_bias - y_val) ** 2))
-        if mse < fit.val_mse:
+        err = np.mean((x_val @ avg + avg_bias - y_val) ** 2, 1)
+        mse = float(err.mean())
+        if mse < fit.val_mse and _clearly_lower(err, fits[T][0], block):
             hist, bias = avg, avg_bias
             fit = replace(fit, val_mse=mse, lookbacks=tuple(steps))
     model.set_weights(np.concatenate([hist, hist]), bias)  # trend + remainder = the history: one map for both
