@@ -8,8 +8,9 @@ the history relative to the window's last value (as NLinear), so it follows leve
 :func:`fit_linear` solves ridge regression on the training windows for a few penalties, each as a correction of
 two simple forecasts (the last value, and the last season), and keeps the one with the lowest validation MSE; the
 simple forecasts themselves are candidates too, so on validation it is never worse than either. When the val part
-is long enough to tell (:data:`MIN_BLOCKS`), two more candidates: a heavier penalty on the trend block, and the
-average with the fits on the last 70% and 50% of the lookback (stored as one linear map of the full history).
+is long enough to tell (:data:`MIN_BLOCKS`), a finer grid of penalties and two more candidates: a heavier penalty
+on the trend block, and the average with the fits on the last 70% and 50% of the lookback (stored as one linear
+map of the full history).
 It is the baseline scored in every forecast report and the starting point of the recurrent forecaster's linear part.
 """
 
@@ -24,7 +25,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 #: ridge penalties tried, per window and feature (the features are scaled data, about unit variance)
-ALPHAS = (0.0, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
+ALPHAS = (0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+#: the finer grid's extra penalties, tried when the val part is long enough to tell (:data:`MIN_BLOCKS`)
+FINE_ALPHAS = (3e-3, 3e-2, 0.3, 3.0)
 #: the trend block's penalty, as a multiple of the remainder's: a smooth history's slow part extrapolates least
 #: reliably (on ETTh1's validation windows 10-100x was chosen at every horizon, lowering the MSE by 0.5-1.5%)
 TREND_PENALTIES = (1.0, 10.0, 100.0)
@@ -217,6 +220,8 @@ def fit_linear(
         return LinearFit(1e-3, "last", None, 1.0, (T,))
     x_val, y_val = design(*val)
     block = H * x_tr.shape[0] // max(len(train[0]), 1)  # the rows of H consecutive windows (n targets each)
+    if len(x_val) >= MIN_BLOCKS * block:
+        alphas = tuple(sorted({*alphas, *FINE_ALPHAS}))
     steps = sorted({max(2, min(T, round(f * T))) for f in (1.0, *fractions)} | {T}, reverse=True)
     fits = {}
     for t in steps:
