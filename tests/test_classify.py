@@ -8,12 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 import rnnkit
 from rnnkit.layers.ngram_linear import fit_linear
 from rnnkit.layers.ngrams import BagOfNgrams, NgramConfig
 from rnnkit.tasks.classify import (
+    KEPT_TEMPERATURES,
     MIXES,
     TEMPERATURES,
     Classifier,
@@ -97,6 +99,11 @@ def test_the_ngram_bag_is_mixed_in_only_as_far_as_validation_data_says(slices, t
     assert chosen["mix"] in MIXES and float(task.model.mix) == pytest.approx(chosen["mix"])
     assert chosen["val_calibrated_loss"] <= chosen["val_calibrated_loss_network"]  # 0 (the network alone) was a choice
     assert metrics["val"]["accuracy"] == pytest.approx(chosen["val_accuracy"])  # held out: scored before the refit
+    # the mix is then calibrated on the same texts (every temperature the share was judged at was a choice)
+    kept = metrics["training"]["calibration"]
+    assert float(task.model.temperature) == pytest.approx(kept["temperature"])
+    assert kept["val_calibrated_loss"] <= min(chosen["val_calibrated_loss"], kept["val_loss"]) + 1e-6
+    assert metrics["val"]["loss"] == pytest.approx(kept["val_calibrated_loss"], abs=1e-5)
     # once the mix is chosen, the bag is counted again over the training and validation texts: here every text of
     # the files (the test part is given apart)
     assert chosen["refit"]
@@ -165,7 +172,8 @@ def test_default_recipe_learns_on_an_mr_slice(slices, tmp_path):
     assert metrics["test"]["accuracy"] >= 0.65, metrics["test"]
     train = Classifier.split(cfg, Classifier.read(cfg, files), None, Classifier.read(cfg, test)).train
     assert len(train) == 360  # 400 reviews, 40 held out for validation
-    task.model.mix.fill_(0.0)  # the network alone (the bag was counted on these very texts)
+    task.model.mix.fill_(0.0)  # the network alone (the bag was counted on these very texts)...
+    task.model.temperature.fill_(1.0)  # ...as trained (the temperature calibrates the mix)
     loss = task.score(task.loader(train, train=False))["loss"]
     assert loss < 0.5 * math.log(2), f"the network's loss on its {len(train)} training texts: {loss:.3f}"
 
@@ -233,3 +241,71 @@ def test_an_unseen_word_reaches_the_bag_by_its_characters(tmp_path):
     assert np.allclose(probs, probs[0])  # every text is one <unk>
     closed = Classifier.build(config(text_column="review", label_column="stars", ngrams=NgramConfig(unseen=0)), data)
     assert closed.encode(texts, unseen=True) == [[closed.vocab.unk]] * 4
+
+
+def _noisy_csvs(tmp_path) -> list:
+    """Train, dev and test CSVs of :func:`_rule_csv`'s rule with a quarter of the labels flipped: a network
+    trained on them long enough is overconfident."""
+    rng = np.random.default_rng(1)
+    frame = pd.read_csv(_rule_csv(tmp_path, n=500, shuffle=True))
+    flip = rng.random(len(frame)) < 0.25
+    frame.loc[flip, "stars"] = frame.loc[flip, "stars"].map({"pos": "neg", "neg": "pos"})
+    paths = [tmp_path / f"{name}.csv" for name in ("train", "dev", "test")]
+    for path, part in zip(paths, (frame[:300], frame[300:400], frame[400:])):
+        part.to_csv(path, index=False)
+    return paths
+
+
+def test_the_temperature_chosen_on_validation_data_is_kept(tmp_path):
+    """Without the n-gram bag too, the scores' temperature that best predicts the validation labels (cross-entropy)
+    is kept in the model and saved with it; the report's losses are the calibrated model's. Made overconfident
+    (its logits 8 times too large), the trained network gets a temperature below 1 that lowers the validation and
+    test cross-entropy and changes no prediction."""
+    train, dev, test = _noisy_csvs(tmp_path)
+    cfg = config(text_column="review", label_column="stars", ngrams=None)
+    cfg.trainer.epochs, cfg.trainer.lr = 12, 1e-2
+    task, metrics = Classifier.train(cfg, train, tmp_path / "run", dev=dev, test=test)
+    kept = metrics["training"]["calibration"]
+    assert kept["temperature"] in KEPT_TEMPERATURES
+    assert float(task.model.temperature) == pytest.approx(kept["temperature"])
+    assert kept["val_calibrated_loss"] <= kept["val_loss"]
+    assert metrics["val"]["loss"] == pytest.approx(kept["val_calibrated_loss"], abs=1e-5)
+    texts, labels = read_examples(test, cfg)
+    assert metrics["test"]["loss"] == pytest.approx(task.evaluate(texts, labels)["loss"])
+    again = rnnkit.load(tmp_path / "run")
+    assert float(again.model.temperature) == float(task.model.temperature)
+    np.testing.assert_allclose(again.predict_proba(texts), task.predict_proba(texts), rtol=1e-6, atol=1e-7)
+
+    last = task.model.head.net[-1]  # the head's output layer
+    with torch.no_grad():
+        last.weight.mul_(8.0), last.bias.mul_(8.0)
+    val = task.loader(Classifier.read(cfg, dev), train=False)
+    task.model.temperature.fill_(1.0)
+    raw, raw_test, before = task.score(val), task.evaluate(texts, labels), task.predict_proba(texts)
+    with torch.no_grad():
+        z = torch.cat([task.model(x, n) for x, n, _ in val]).double()
+    y = torch.cat([y for _, _, y in val])
+    kept = task.calibrate(val)
+    t = float(task.model.temperature)
+    calibrated, after = task.score(val), task.predict_proba(texts)
+    assert t == pytest.approx(kept["temperature"]) and t < 1 and kept["val_loss"] == pytest.approx(raw["loss"])
+    assert calibrated["loss"] < raw["loss"] and calibrated["accuracy"] == raw["accuracy"]
+    assert calibrated["loss"] == pytest.approx(calibrated_loss(z, y, KEPT_TEMPERATURES)[0], abs=1e-5)
+    assert calibrated["loss"] == pytest.approx(kept["val_calibrated_loss"], abs=1e-5)
+    assert np.array_equal(after.argmax(1), before.argmax(1)) and np.abs(after - before).max() > 0.01
+    assert task.evaluate(texts, labels)["loss"] < raw_test["loss"]
+
+
+def test_a_run_saved_before_the_temperature_loads_with_1(tmp_path):
+    """Its weights hold no ``temperature``: it loads, and predicts exactly as it did (the scores times 1)."""
+    cfg = config(text_column="review", label_column="stars")
+    task = Classifier.build(cfg, Classifier.read(cfg, _rule_csv(tmp_path)))
+    task.model.mix.fill_(1.0)
+    task.save(tmp_path / "old")
+    weights = load_file(tmp_path / "old" / "model.safetensors")
+    del weights["temperature"]
+    save_file(weights, tmp_path / "old" / "model.safetensors", metadata={"format": "pt"})
+    again = rnnkit.load(tmp_path / "old")
+    texts = ["what a superb story", "an awful plot", "dull"]
+    assert float(again.model.temperature) == 1.0
+    assert np.array_equal(again.predict_proba(texts), task.predict_proba(texts))

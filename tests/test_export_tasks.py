@@ -50,7 +50,9 @@ def _build(name: str, slices: dict) -> object:
     if name == "classify":
         cfg = ClassifyConfig(embedding_dim=8, rnn=RNNConfig(cell="minlstm", hidden_size=8), pooling="last")
         cfg.encoding = "latin-1"
-        return Classifier.build(cfg, Classifier.read(cfg, [slices["mr.pos"], slices["mr.neg"]]))
+        task = Classifier.build(cfg, Classifier.read(cfg, [slices["mr.pos"], slices["mr.neg"]]))
+        task.model.temperature.fill_(0.4)  # calibrated after training: the graphs scale the logits as the model
+        return task
     if name == "tag":
         cfg = TagConfig(embedding_dim=8, rnn=RNNConfig(cell="gru", hidden_size=8, bidirectional=True), crf=True)
         cfg.casing_dim, cfg.char = 4, CharConfig(dim=4, size=8)  # the recipe's word features, at test size
@@ -164,6 +166,7 @@ def test_a_classifier_with_its_ngram_bag_mixed_in_exports_the_bag(slices, tmp_pa
     task.model.mix.fill_(0.0)
     assert np.abs(task.predict_proba(texts) - bag).max() > 0.1  # the bag moves the answers
     task.model.mix.fill_(1.5)
+    task.model.temperature.fill_(0.6)  # the mix's calibration: the graph scales the bag's votes too
     _save_run(task, tmp_path, slices)
     result = export_onnx(tmp_path, cfg=ExportConfig())
     assert result.report["passed"] and max(result.report["max_abs_error"]["sequence"].values()) <= 1e-5

@@ -81,3 +81,19 @@ def test_bad_input():
         InputConfig()
     with pytest.raises(ValueError, match=r"expected features \(B, T, 3\)"):
         model(tokens=False)(torch.randn(2, 5, 4))
+
+
+def test_a_classifiers_temperature_scales_its_logits_and_defaults_to_1_when_not_saved():
+    """The buffer ``temperature`` multiplies a classification head's logits (1: exactly the head's output); a
+    state saved before it existed loads with 1; a regression head has none (its saved tensors are unchanged)."""
+    torch.manual_seed(0)
+    m = model().eval()
+    x = torch.randint(1, 20, (4, 7))
+    assert float(m.temperature) == 1.0 and torch.equal(m(x), m.head(m.encode(x)))
+    state = {k: v for k, v in m.state_dict().items() if k != "temperature"}  # as saved before
+    m.temperature.fill_(0.25)
+    torch.testing.assert_close(m(x), 0.25 * m.head(m.encode(x)))
+    m.load_state_dict(state, strict=True)  # (strict: no key missing)
+    assert float(m.temperature) == 1.0
+    forecaster = model("lstm", tokens=False, head=HeadConfig(kind="regression"))
+    assert forecaster.temperature is None and "temperature" not in forecaster.state_dict()

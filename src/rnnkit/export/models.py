@@ -169,6 +169,8 @@ class ManyToOneSequence(nn.Module):
         if self.bag:  # the n-gram bag's share, as ManyToOne.forward adds it
             n = lengths if lengths is not None else torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
             out = out + self.model.mix * self.model.ngrams(x, n)
+        if self.model.temperature is not None:  # a classifier's calibration, as ManyToOne.forward scales
+            out = out * self.model.temperature
         return (out,)
 
 
@@ -186,17 +188,21 @@ class ManyToOneStep(nn.Module):
 
 
 class ManyToOneHead(nn.Module):
-    """``(summary (B, D*H), [context (B, ...)]) -> output``: the head of a many-to-one model."""
+    """``(summary (B, D*H), [context (B, ...)]) -> output``: the head of a many-to-one model, times a classifier's
+    ``temperature`` unless an n-gram bag is mixed in (then the network's own logits: the sequence graph adds the
+    bag's votes before scaling)."""
 
     def __init__(self, model: ManyToOne) -> None:
         super().__init__()
         self.model = model
+        self.scaled = model.temperature is not None and not (model.ngrams is not None and bool(model.mix != 0))
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
         summary = inputs[0]
         if self.model.cfg.context_size:
             summary = torch.cat([summary, inputs[1].flatten(1)], -1)
-        return (self.model.head(summary),)
+        out = self.model.head(summary)
+        return (out * self.model.temperature if self.scaled else out,)
 
 
 class ForecastStep(nn.Module):

@@ -170,7 +170,13 @@ def classify_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) ->
     V = len(task.vocab)
     tokens = IOSpec("tokens", ("batch", "time"), "tokens", "token ids (right-padded)", high=V)
     lengths = IOSpec("lengths", ("batch",), "lengths", "valid steps per sequence, 1..time")
-    logits = IOSpec("logits", ("batch", len(task.labels)), doc="class logits, in the order of labels in config.json")
+    logits = IOSpec(
+        "logits",
+        ("batch", len(task.labels)),
+        doc="class logits (calibrated: their softmax is the model's probabilities), in the order of labels in "
+        "config.json",
+    )
+    net_logits = IOSpec("logits", logits.shape, doc="the network's class logits (before the bag's votes, uncalibrated)")
     bag = net.ngrams is not None and bool(net.mix != 0)  # the sequence graph adds mix x the n-gram bag's votes
     if "sequence" in wanted:
         plan.graphs.append(
@@ -211,12 +217,18 @@ def classify_plan(task: Any, names: tuple[str, ...] | None, run: Path | None) ->
                 "head",
                 ManyToOneHead(net),
                 [IOSpec("summary", ("batch", rnn.output_size), doc=f"pooled outputs ({net.pool.kind})")],
-                [logits],
+                [net_logits if bag else logits],
                 "The head: the pooled summary (with pooling 'last': h_out of the top layer) to the output"
-                + (" (the network's logits; sequence.onnx adds the n-gram bag's votes)." if bag else "."),
+                + (
+                    " (the network's logits before calibration; sequence.onnx adds the n-gram bag's votes, then"
+                    f" multiplies by the temperature {float(net.temperature):.6g})."
+                    if bag
+                    else f" (the network's logits times the temperature {float(net.temperature):.6g} chosen on"
+                    " validation data, as sequence.onnx)."
+                ),
             )
         )
-        plan.references["head"] = lambda m, f: {"logits": m.head(f["summary"])}
+        plan.references["head"] = lambda m, f: {"logits": m.head(f["summary"]) * (1.0 if bag else m.temperature)}
 
     def compose(run: Run, feeds: Feeds) -> list[Composite]:
         if not (plan.has("step") and plan.has("head") and plan.has("sequence")) or net.pool.kind == "attention":

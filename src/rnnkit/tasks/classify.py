@@ -41,23 +41,25 @@ TABLES = (".csv", ".parquet", ".pq", ".tsv")
 MIXES = (0.0, *(round(float(m), 4) for m in np.geomspace(0.05, 20.0, 27)))
 #: the temperatures of the scores tried with each share (a trained network is often overconfident)
 TEMPERATURES = tuple(float(t) for t in np.geomspace(0.01, 3.0, 30))
+#: the temperatures the trained classifier may keep: 1 (its scores as they are) unless one of those calibrates better
+KEPT_TEMPERATURES = (1.0, *TEMPERATURES)
 
 
-def calibrated_loss(logits: Tensor, y: Tensor) -> tuple[float, float]:
+def calibrated_loss(logits: Tensor, y: Tensor, temperatures: tuple[float, ...] = TEMPERATURES) -> tuple[float, float]:
     """``(cross-entropy, temperature)``: the lowest mean cross-entropy of ``t * logits (N, K)`` against ``y (N,)``
-    over the :data:`TEMPERATURES` ``t``, and that ``t``."""
-    t = torch.tensor(TEMPERATURES, dtype=logits.dtype)
+    over the ``temperatures`` ``t``, and that ``t``."""
+    t = torch.tensor(temperatures, dtype=logits.dtype)
     z = t[:, None, None] * logits  # (T, N, K)
     losses = (torch.logsumexp(z, -1) - z.gather(-1, y[None, :, None].expand(len(t), -1, 1))[..., 0]).mean(1)  # (T,)
     i = int(losses.argmin())
-    return float(losses[i]), TEMPERATURES[i]
+    return float(losses[i]), temperatures[i]
 
 
 def choose_share(net: Tensor, bag: Tensor, y: Tensor) -> float:
     """The share ``m`` of :data:`MIXES` whose scores ``net + m * bag`` (``(N, K)`` each) predict the labels ``y``
     best in cross-entropy once calibrated (:func:`calibrated_loss`): a smooth criterion, which on a few hundred
     validation texts is steadier than their accuracy, and judges the share on calibrated probabilities rather
-    than on the network's overconfident ones (the temperature is not kept: it moves no argmax)."""
+    than on the network's overconfident ones (the mix kept is then calibrated: :meth:`Classifier.calibrate`)."""
     return min(MIXES, key=lambda m: calibrated_loss(net + m * bag, y)[0])
 
 
@@ -92,7 +94,8 @@ class ClassifyConfig:
             (counted on the training texts; with ``ngrams.linear`` also a logistic regression over them, NBSVM),
             mixed in with the shares whose calibrated scores best predict the validation texts
             (:func:`choose_shares`; 0 if a part does not help), then counted (and fitted) again over training and
-            validation texts (``ngrams.refit``); None: the network alone.
+            validation texts (``ngrams.refit``); None: the network alone. Either way the scores are then
+            calibrated on the validation texts (:meth:`Classifier.calibrate`).
         val_fraction, test_fraction: random held-out parts when no --dev / --test file is given.
         batch_size: texts per step (batched by length).
         trainer: optimisation options.
@@ -237,20 +240,42 @@ class Classifier(Task):
         }
 
     def fit(self, train: Any, val: Any, out: Path, *, resume: bool = False) -> Any:
-        """Train the network; then, with an n-gram bag, choose its share on the validation texts (and with
-        ``ngrams.refit`` count the bag again over the training and validation texts) and save again."""
+        """Train the network; then, with an n-gram bag, choose its share on the validation texts, calibrate the
+        scores' temperature on them (:meth:`calibrate`; with ``ngrams.refit`` count the bag again over the training
+        and validation texts) and save again."""
         state = super().fit(train, val, out, resume=resume)
-        if self.model.ngrams is not None and val is not None:
+        if val is None:
+            return state
+        chosen: dict[str, Any] = {}
+        if self.model.ngrams is not None:
             self.training["ngrams"] = chosen = self.choose_mix(val)
-            if self.cfg.ngrams.refit:
-                self.val_metrics = self.score(val)  # held out until now: what the report shows for val
-                self.refit_ngrams([train.dataset, val.dataset])
-                self.model.ngrams.scale_(*chosen["scales"])  # the counts are new; the chosen shares are not
-                chosen["refit"] = "counted again over the training and validation texts"
-            if D.is_main():
-                self.save(out / "model")
-            D.barrier()
+        self.training["calibration"] = self.calibrate(val)
+        if self.model.ngrams is not None and self.cfg.ngrams.refit:
+            self.val_metrics = self.score(val)  # held out until now: what the report shows for val
+            self.refit_ngrams([train.dataset, val.dataset])
+            self.model.ngrams.scale_(*chosen["scales"])  # the counts are new; the chosen shares (and t) are not
+            chosen["refit"] = "counted again over the training and validation texts"
+        if D.is_main():
+            self.save(out / "model")
+        D.barrier()
         return state
+
+    @torch.no_grad()
+    def calibrate(self, loader: Any) -> dict[str, Any]:
+        """Set the model's ``temperature`` (its scores' factor) to the one of :data:`KEPT_TEMPERATURES` whose
+        probabilities predict ``loader``'s labels best (:func:`calibrated_loss`): a trained network is often
+        overconfident, and a positive factor moves no argmax. Returns it with the cross-entropy before and after."""
+        self.model.eval()
+        self.model.temperature.fill_(1.0)
+        scores, gold = [], []
+        for x, lengths, y in self.batches(loader):
+            scores.append(self.model(x, lengths))
+            gold.append(y)
+        z, y = torch.cat(scores).double(), torch.cat(gold)
+        loss, t = calibrated_loss(z, y, KEPT_TEMPERATURES)
+        self.model.temperature.fill_(t)
+        before = float(nn.functional.cross_entropy(z, y))
+        return {"temperature": t, "val_loss": before, "val_calibrated_loss": loss}
 
     @torch.no_grad()
     def refit_ngrams(self, parts: list[list[tuple[list[int], int]]]) -> None:
@@ -281,6 +306,7 @@ class Classifier(Task):
         bag = self.model.ngrams
         self.model.eval()
         self.model.mix.fill_(0.0)
+        self.model.temperature.fill_(1.0)  # the network's own scores (calibrate chooses the mix's temperature)
         net, parts, gold = [], [], []
         for x, lengths, y in self.batches(loader):
             net.append(self.model(x, lengths))

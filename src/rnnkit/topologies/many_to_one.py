@@ -28,6 +28,9 @@ class ManyToOneConfig:
             known-future covariates of a forecast horizon, or static features); 0 for none.
         ngrams: token classification: add ``mix`` times the scores of a naive-Bayes bag of n-grams
             (:class:`rnnkit.layers.ngrams.BagOfNgrams`, fitted by counting) to the logits; None for none.
+
+    A classification head's logits (with the bag's votes) are multiplied by the buffer ``temperature`` (1 unless a
+    task calibrates the probabilities on validation data after training; a positive factor moves no argmax).
     """
 
     input: InputConfig = field(default_factory=lambda: InputConfig(input_size=1))
@@ -58,6 +61,14 @@ class ManyToOne(nn.Module):
             pad = cfg.input.padding_idx if cfg.input.padding_idx is not None else -1
             self.ngrams = BagOfNgrams(int(cfg.input.vocab_size), cfg.head.num_classes, cfg.ngrams, pad)  # type: ignore[arg-type]
             self.register_buffer("mix", torch.zeros(()))  # the bag's share, chosen on validation data after training
+        # scales a classifier's logits, chosen after training (other heads: None, nothing saved)
+        self.register_buffer("temperature", torch.ones(()) if cfg.head.kind == "classification" else None)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        # runs saved before the temperature existed hold no such tensor: they load with 1, as they predicted
+        if self.temperature is not None:
+            state_dict.setdefault(prefix + "temperature", torch.ones(()))
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
 
     def encode(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """The pooled summary ``(B, D*H)`` that the head reads."""
@@ -80,6 +91,8 @@ class ManyToOne(nn.Module):
         if self.ngrams is not None and bool(self.mix != 0):
             n = lengths if lengths is not None else torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
             out = out + self.mix * self.ngrams(x, n)
+        if self.temperature is not None:
+            out = out * self.temperature  # (times 1: the same floats)
         return out
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
