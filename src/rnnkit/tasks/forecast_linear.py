@@ -222,6 +222,8 @@ def fit_linear(
     block = H * x_tr.shape[0] // max(len(train[0]), 1)  # the rows of H consecutive windows (n targets each)
     if len(x_val) >= MIN_BLOCKS * block:
         alphas = tuple(sorted({*alphas, *FINE_ALPHAS}))
+    else:  # too few val windows to choose among more fits (_clearly_lower): fit only the plain one
+        trend_penalties, fractions = trend_penalties[:1], ()
     steps = sorted({max(2, min(T, round(f * T))) for f in (1.0, *fractions)} | {T}, reverse=True)
     fits = {}
     for t in steps:
