@@ -146,10 +146,9 @@ class EncoderDecoder(nn.Module):
         """``packed``: the output layers through oneDNN with packed weights (inference steps; see
         :mod:`rnnkit.layers.packed_linear`), the decoder's largest product."""
         features = self.drop(features)
-        linear = packed_linear if packed else (lambda layer, x: layer(x))
         if self.pre_out is not None:
-            features = linear(self.pre_out, features)
-        return linear(self.out, features)
+            features = _apply(self.pre_out, features, packed)
+        return _apply(self.out, features, packed)
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor | None]:
         """Previous target tokens ``(N,)`` -> ``(logits (N, V), state, attention weights (N, S) or None)``.
@@ -170,7 +169,7 @@ class EncoderDecoder(nn.Module):
             if self.attention is not None:
                 context, weights = self._attend(y, state)  # query: h_t
                 combined = torch.cat([context, y], -1)
-                features = torch.tanh(packed_linear(self.combine, combined) if packed else self.combine(combined))
+                features = torch.tanh(_apply(self.combine, combined, packed))
         return self._logits(features, packed), DecoderState(rnn, state.memory, state.mask), weights
 
     def _attend(self, query: Tensor, state: DecoderState) -> tuple[Tensor, Tensor]:
@@ -288,3 +287,8 @@ class EncoderDecoder(nn.Module):
             logp = F.log_softmax(self(src[b : b + 1], lengths, tgt_in).float(), -1)[0]
             out.append(float(logp.gather(1, torch.tensor(seq, device=src.device)[:, None]).sum()))
         return out
+
+
+def _apply(layer: nn.Module, x: Tensor, packed: bool) -> Tensor:
+    """``layer(x)``; with ``packed``, through oneDNN with the layer's packed weight (:func:`packed_linear`)."""
+    return packed_linear(layer, x) if packed else layer(x)
