@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..data.batching import pad_sequences
+
 # odd multipliers for the n-gram hash (ids stay below 2^63 for vocabularies up to ~10^6 and n <= 3)
 _PRIME = 1_000_003
 #: at most this many character n-grams of one word (a 40-letter token would have ~120)
@@ -224,11 +226,8 @@ class BagOfNgrams(nn.Module):
     def text_ids(self, texts: Sequence[Sequence[int]], chunk: int = 256) -> Iterator[tuple[int, Tensor]]:
         """``(start, ids (n, N))``: :meth:`ids` of tokenised texts, ``chunk`` texts at a time (on the CPU)."""
         for start in range(0, len(texts), chunk):
-            part = texts[start : start + chunk]
-            lengths = torch.tensor([max(len(t), 1) for t in part])
-            x = torch.full((len(part), int(lengths.max())), self.pad, dtype=torch.long)
-            for i, t in enumerate(part):
-                x[i, : len(t)] = torch.as_tensor(list(t), dtype=torch.long)
+            # an empty text reads as one padding step (which no n-gram counts)
+            x, lengths = pad_sequences([list(t) or [self.pad] for t in texts[start : start + chunk]], self.pad)
             yield start, self.ids(x.to(self.char_ids.device), lengths).cpu()
 
     def _ratio(self, counts: Tensor) -> Tensor:
