@@ -13,6 +13,11 @@
 The recurrent head's last layer starts at zero, so training starts from the linear forecast (fitted in closed form
 before training) and learns what it misses. With quantiles the head's output at the median is the correction and
 the others are cumulative softplus steps away from it, so the quantiles are ordered by construction.
+
+The buffer ``point_gate`` (saved with the weights) scales the recurrent correction of the point forecast (the
+median, or the whole output without quantiles): 1 adds all of it, 0.5 gives the average of the linear and the
+corrected forecast, 0 keeps the linear point forecast (the recurrent part then only shapes the interval around it);
+the forecaster sets it after training from the validation windows (see ``Forecaster.fit``).
 """
 
 from __future__ import annotations
@@ -67,6 +72,16 @@ class ForecastNet(nn.Module):
                 self.linear.requires_grad_(False)
         qs = cfg.quantiles or ()
         self.median = min(range(len(qs)), key=lambda i: abs(qs[i] - 0.5)) if qs else None
+        self.register_buffer("point_gate", torch.ones(()))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        # runs saved before ``point_gate`` existed hold no such tensor: they load with 1, as they predicted
+        state_dict.setdefault(prefix + "point_gate", torch.ones(()))
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+
+    def set_point_gate(self, weight: float) -> None:
+        """How much of the recurrent correction the point forecast takes: 1 all, 0 none (the linear forecast)."""
+        self.point_gate.fill_(float(weight))
 
     def relative_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(inputs with the targets relative to the window's last value, that last value (B, n))``."""
@@ -89,7 +104,12 @@ class ForecastNet(nn.Module):
         xr, base = self.relative_inputs(x)
         pred = self.net(self.patches(xr), context=f.flatten(1) if self.n_future else None)  # (B, H, n[, Q])
         if self.median is not None:
-            pred = monotone(pred, self.median)
+            Q, m = pred.shape[-1], self.median
+            one = self.point_gate.new_ones(1)
+            gate = torch.cat([one.expand(m), self.point_gate[None], one.expand(Q - m - 1)])  # (Q,): the median's factor
+            pred = monotone(pred * gate, m)
+        else:
+            pred = pred * self.point_gate
         shift = base[:, None, :]  # (B, 1, n)
         if self.linear is not None:
             shift = shift + self.linear(xr[..., : self.n_targets])  # (B, H, n)
