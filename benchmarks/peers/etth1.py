@@ -52,7 +52,8 @@ def truth(frame: pd.DataFrame) -> np.ndarray:
 # ---- rnnkit -------------------------------------------------------------------------------------------------------
 def rnnkit_run(frame: pd.DataFrame, epochs: int) -> tuple[np.ndarray, float, float, dict]:
     """The default forecaster (a closed-form linear start plus an LSTM correction) at these sizes; the extra dict
-    says whether validation kept the linear start (the LSTM correction at zero) over the trained model."""
+    says what validation kept: the linear start (the LSTM correction at zero) or the trained model, and the share of
+    the LSTM correction the point forecast takes (``point_gate``)."""
     from rnnkit.data.timeseries import SeriesConfig
     from rnnkit.tasks.forecast import ForecastConfig, Forecaster
     from rnnkit.topologies.base import RNNConfig
@@ -73,7 +74,10 @@ def rnnkit_run(frame: pd.DataFrame, epochs: int) -> tuple[np.ndarray, float, flo
         tic = time.perf_counter()
         table = task.window_predictions(task.prepare(frame), "test")
     pred = table["OT"].to_numpy().reshape(-1, HORIZON)
-    return pred, fit, time.perf_counter() - tic, {"kept": metrics["training"].get("kept")}
+    training = metrics["training"]
+    kept, gate = training.get("kept"), training.get("point_gate", 1.0)
+    lstm = gate > 0 and not (kept or "").startswith("the linear start")  # the LSTM shapes the forecast
+    return pred, fit, time.perf_counter() - tic, {"kept": kept, "point_gate": gate, "lstm_in_forecast": lstm}
 
 
 # ---- Darts --------------------------------------------------------------------------------------------------------
@@ -226,8 +230,8 @@ def main() -> None:
         best = min(mine, key=lambda r: r["mse"])
         reach = [r for r in ours if r["mse"] <= best["mse"]]
         fastest = min(reach, key=lambda r: r["seconds"]) if reach else None
-        # the same, counting only fits where validation kept the trained LSTM correction (not the linear start)
-        recurrent = [r for r in reach if not r.get("kept")]
+        # the same, counting only fits whose forecast takes (some of) the trained LSTM correction
+        recurrent = [r for r in reach if r.get("lstm_in_forecast")]
         fastest_rnn = min(recurrent, key=lambda r: r["seconds"]) if recurrent else None
         summary[name] = {
             "peer_best_mse": best["mse"],
@@ -240,7 +244,7 @@ def main() -> None:
         rnn = summary[name]["ratio_with_the_lstm_correction_kept"]
         print(
             f"{name}: best MSE {best['mse']:.3f} in {best['seconds']:.0f} s; rnnkit reaches it in ratio {ratio} "
-            f"({'not reached' if rnn is None else f'{rnn:.3f}'} counting only fits that kept the LSTM correction)"
+            f"({'not reached' if rnn is None else f'{rnn:.3f}'} counting only fits whose forecast uses the LSTM)"
         )
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     versions = {}
