@@ -12,7 +12,9 @@ the lookback is the candidate (336, 512, 720) whose closed-form linear forecast 
 windows, a heavier penalty on the trend block and the average with fits on the last 70% and 50% of the lookback,
 each kept only if it lowers the validation MSE);
 the model is rnnkit's default forecaster (a linear part fitted in closed form and kept fixed, a recurrent
-correction trained on top of it and kept only if it lowers the validation loss) with MSE loss (no quantiles), a
+correction trained on top of it, of which the point forecast takes all, half or none as validation decides - half
+when validation holds fewer than 10 horizons of windows, as at 336 and 720 - and the trained model kept only if it
+lowers the validation loss) with MSE loss (no quantiles), a
 GRU (64) reading the window in day-long patches of 24 steps, early stopping on validation MSE within a training
 time budget per horizon (``--minutes``). On the validation rows at horizon 96, training the linear part as well
 (``--set linear=tuned``) scored the same (MSE .0895 both: the correction did not lower the validation loss, so the
@@ -125,6 +127,7 @@ def run(horizon: int, frame: pd.DataFrame, part: str, minutes: float, seed: int,
         "steps": metrics["training"]["steps"],
         "stopped": metrics["training"]["stopped"],
         "kept": metrics["training"].get("kept"),
+        "point_gate": metrics["training"].get("point_gate"),
         "linear_fit": task.linear_fit,
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
     }
