@@ -44,7 +44,8 @@ from ..training.trainer import TrainerConfig
 from . import forecast_plots, forecast_report
 from .base import Inputs, Splits, Task
 from .forecast_flags import AUTO_DEFAULTS, FLAGS
-from .forecast_linear import MIN_BLOCKS, fit_linear
+from .forecast_gate import choose_point_gate
+from .forecast_linear import fit_linear
 from .forecast_model import LINEAR, ForecastNet
 
 __all__ = ["ForecastConfig", "ForecastNet", "Forecaster", "infer_offset", "infer_season"]
@@ -100,10 +101,6 @@ class ForecastConfig:
                 f"ForecastConfig: {option('season')} must be >= 1 (1: no seasonality), got {self.season}; "
                 "leave it out to infer it from the time column"
             )
-
-
-#: the shares of the recurrent correction the point forecast may take, chosen on validation (``Forecaster.fit``)
-POINT_GATES = (1.0, 0.5, 0.0)
 
 
 def auto_batch_size(windows: int) -> int:
@@ -207,66 +204,26 @@ class Forecaster(Task):
 
     def fit(self, train: Any, val: Any, out: Path, *, resume: bool = False) -> Any:
         """Train (see :meth:`Task.fit`) from the linear start (the closed-form linear forecast, the recurrent
-        correction at zero), then keep what validation supports:
-
-        - how much of the recurrent correction the point forecast takes (:data:`POINT_GATES`: all, half, none):
-          with at least :data:`~.forecast_linear.MIN_BLOCKS` stretches of ``horizon`` val windows, the share with
-          the lowest val error (MAE of the median; MSE without quantiles); with fewer, half (the average of the
-          linear and the corrected forecast). On few windows the choice is mostly noise: over 36 draws of four
-          synthetic shapes (benchmarks/tasks/forecast_series.py) the correction chosen on them lost 0.8% test MAE
-          against the linear forecast (geometric mean), the average of the two none, and the average lost to
-          seasonal naive least often (11 of 144 series; the choice 14, the linear forecast 13);
-        - the trained model only if its val loss is below the start's, else the start.
-        """
+        correction at zero), then keep what validation supports: how much of the correction the point forecast
+        takes (:func:`.forecast_gate.choose_point_gate`), and the trained model only if its val loss is below the
+        start's (else the start)."""
         model = self.model
         if val is None or model.linear is None:  # nothing to compare on, or no linear forecast to keep
             return super().fit(train, val, out, resume=resume)
         model.set_point_gate(1.0)
         start = ({k: v.detach().clone() for k, v in model.state_dict().items()}, self.score(val)["loss"])
         state = super().fit(train, val, out, resume=resume)
-        windows, H = self.point_error(val)[1], self.cfg.series.horizon
-        kept = []
-        if windows >= MIN_BLOCKS * H:
-            errors = {}
-            for gate in POINT_GATES:
-                model.set_point_gate(gate)
-                errors[gate] = self.point_error(val)[0]
-            gate = min(POINT_GATES, key=lambda g: (errors[g], g))  # a tie goes to the smaller share
-            if gate != 1.0:
-                kept.append(
-                    f"{gate:g} of the recurrent correction in the point forecast (val error "
-                    + ", ".join(f"{errors[g]:.4g} with {g:g}" for g in POINT_GATES)
-                    + ")"
-                )
-        else:
-            gate = 0.5
-            kept.append(
-                f"half the recurrent correction in the point forecast ({windows} val windows, fewer than "
-                f"{MIN_BLOCKS} stretches of horizon {H} to choose on)"
-            )
-        model.set_point_gate(gate)
+        kept = choose_point_gate(self, val)
         trained = self.score(val)["loss"]
         if start[1] <= trained:
             model.load_state_dict(start[0])
-            kept = [f"the linear start: its validation loss {start[1]:.4g} was not beaten by training ({trained:.4g})"]
-        self.training["kept"] = "; ".join(kept) if kept else None
+            kept = f"the linear start: its validation loss {start[1]:.4g} was not beaten by training ({trained:.4g})"
+        self.training["kept"] = kept
         self.training["point_gate"] = float(model.point_gate)
         if D.is_main():
             self.save(out / "model")
         D.barrier()
         return state
-
-    def point_error(self, loader: Any) -> tuple[float, int]:
-        """``(error, windows)``: the mean error of the point forecast over ``loader``'s windows, in scaled units
-        (absolute for a model with quantiles, whose point is the median; squared without), and their count."""
-        self.model.eval()
-        total, count = 0.0, 0
-        with torch.no_grad():
-            for x, f, y in self.batches(loader):
-                diff = self.model.point(self.model(x, f)) - y
-                total += float((diff.abs() if self.cfg.quantiles else diff.square()).mean()) * len(y)
-                count += len(y)
-        return total / max(count, 1), count
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
         x, f, y = batch

@@ -17,7 +17,7 @@ the others are cumulative softplus steps away from it, so the quantiles are orde
 The buffer ``point_gate`` (saved with the weights) scales the recurrent correction of the point forecast (the
 median, or the whole output without quantiles): 1 adds all of it, 0.5 gives the average of the linear and the
 corrected forecast, 0 keeps the linear point forecast (the recurrent part then only shapes the interval around it);
-the forecaster sets it after training from the validation windows (see ``Forecaster.fit``).
+the forecaster sets it after training from the validation windows (see :mod:`.forecast_gate`).
 """
 
 from __future__ import annotations
